@@ -1,0 +1,39 @@
+"""Every exception django_flakeid raises derives from :class:`FlakeIDError`."""
+
+from __future__ import annotations
+
+
+class FlakeIDError(Exception):
+    """Base class for all django_flakeid errors."""
+
+
+class ConfigurationError(FlakeIDError, ValueError):
+    """A layout, node identity, epoch or count has an invalid value."""
+
+
+class ConfigurationTypeError(ConfigurationError, TypeError):
+    """A layout, node identity, epoch or count has the wrong type."""
+
+
+class InvalidIDError(FlakeIDError, ValueError):
+    """A value given as an ID is not an integer from 0 to 2**63 - 1."""
+
+
+class ClockBackwardsError(FlakeIDError):
+    """The clock moved back further than the generator's tolerance, or stayed behind too long."""
+
+
+class TimestampOverflowError(FlakeIDError):
+    """The current time no longer fits in the layout's timestamp field."""
+
+
+class EpochError(FlakeIDError):
+    """The current time is before the layout's epoch."""
+
+
+class ForkedProcessError(FlakeIDError):
+    """A generator inherited through ``fork()`` was used in the child process."""
+
+
+class NodeInUseError(FlakeIDError):
+    """Another live process already generates IDs with the same node identity."""

@@ -1,0 +1,94 @@
+"""Building generators from presets and the environment, and the module-level default."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .environ import int_from_env
+from .errors import ConfigurationError, ConfigurationTypeError
+from .generator import SnowflakeGenerator
+from .presets import ALL_PRESETS, PRESET_MINIMAL, PRESET_TWITTER
+
+PresetArg = Mapping[str, Any] | str | None
+
+
+def resolve_preset(preset: PresetArg) -> dict[str, Any]:
+    """A fresh dict of the widths of ``preset``: a mapping, a preset name, or None (twitter)."""
+    if preset is None:
+        return dict(PRESET_TWITTER)
+    if isinstance(preset, str):
+        try:
+            return dict(ALL_PRESETS[preset])
+        except KeyError:
+            raise ConfigurationError(
+                f"Unknown preset {preset!r}; choose one of {', '.join(ALL_PRESETS)}"
+            ) from None
+    if isinstance(preset, Mapping):
+        return dict(preset)
+    raise ConfigurationTypeError(
+        f"preset must be a mapping, a preset name or None, got {type(preset).__name__}"
+    )
+
+
+def make_generator(preset: PresetArg = None, **overrides: Any) -> SnowflakeGenerator:
+    """A generator from a preset (mapping, name, or None for twitter) plus keyword overrides."""
+    return SnowflakeGenerator(**{**resolve_preset(preset), **overrides})
+
+
+def make_generator_from_env(
+    preset: PresetArg = None,
+    *,
+    datacenter_env: str = "FLAKEID_DATACENTER_ID",
+    machine_env: str = "FLAKEID_MACHINE_ID",
+    epoch_env: str = "FLAKEID_EPOCH_MS",
+    **overrides: Any,
+) -> SnowflakeGenerator:
+    """Like :func:`make_generator`, with node IDs and epoch read from environment variables.
+
+    Explicit overrides win over the environment; unset variables fall back to the defaults.
+    """
+    from_env: dict[str, int] = {}
+    for key, variable in (
+        ("datacenter_id", datacenter_env),
+        ("machine_id", machine_env),
+        ("epoch_ms", epoch_env),
+    ):
+        value = int_from_env(variable)
+        if value is not None:
+            from_env[key] = value
+    return make_generator(preset, **{**from_env, **overrides})
+
+
+_lock = threading.Lock()
+_default: SnowflakeGenerator | None = None
+_default_source: Callable[[], SnowflakeGenerator] | None = None
+
+
+def set_default_source(source: Callable[[], SnowflakeGenerator] | None) -> None:
+    """Make the module-level functions draw from ``source()`` (the Django app installs one)."""
+    global _default_source
+    _default_source = source
+
+
+def default_generator() -> SnowflakeGenerator:
+    """The generator behind the module-level :func:`next_id` and :func:`next_ids`."""
+    if _default_source is not None:
+        return _default_source()
+    global _default
+    if _default is None:
+        with _lock:
+            if _default is None:
+                _default = make_generator(PRESET_MINIMAL)
+    return _default
+
+
+def next_id() -> int:
+    """One new ID from the default generator."""
+    return default_generator().next_id()
+
+
+def next_ids(count: int) -> list[int]:
+    """``count`` new IDs from the default generator."""
+    return default_generator().next_ids(count)

@@ -1,0 +1,175 @@
+"""The bit layout of an ID, and what can be read back out of one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigurationError, ConfigurationTypeError, InvalidIDError
+from .timefmt import ms_to_datetime, ms_to_iso
+
+ID_BITS = 63
+MAX_ID = (1 << ID_BITS) - 1
+DEFAULT_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
+WIDTH_NAMES = ("timestamp_bits", "datacenter_bits", "machine_bits", "sequence_bits")
+_MS_PER_YEAR = 1000 * 60 * 60 * 24 * 365.25
+
+
+def check_int(name: str, value: Any) -> int:
+    """Return ``value`` if it is a true integer, else raise a typed configuration error."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationTypeError(
+            f"{name} must be an integer, got {type(value).__name__} {value!r}"
+        )
+    return int(value)
+
+
+@dataclass(frozen=True)
+class DecodedID:
+    """The fields of one ID. ``timestamp_ms`` is Unix time in milliseconds."""
+
+    raw: int
+    timestamp_ms: int
+    datacenter_id: int
+    machine_id: int
+    sequence: int
+
+    @property
+    def generated_at(self) -> str:
+        """ISO-8601 UTC time with milliseconds, e.g. ``'2025-03-15T10:22:01.123Z'``."""
+        return ms_to_iso(self.timestamp_ms)
+
+    @property
+    def datetime(self) -> dt.datetime:
+        """The generation time as an aware UTC datetime."""
+        return ms_to_datetime(self.timestamp_ms)
+
+    def __repr__(self) -> str:
+        return (
+            f"DecodedID(raw={self.raw}, generated_at={self.generated_at!r}, "
+            f"datacenter_id={self.datacenter_id}, machine_id={self.machine_id}, "
+            f"sequence={self.sequence})"
+        )
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The limits of a layout: how long it lasts, how many nodes, how many IDs per node."""
+
+    timestamp_range_years: float
+    max_datacenters: int
+    max_machines_per_dc: int
+    total_nodes: int
+    ids_per_ms_per_node: int
+    runs_out_ms: int
+
+    @property
+    def ids_per_sec_per_node(self) -> int:
+        return self.ids_per_ms_per_node * 1000
+
+    @property
+    def runs_out_at(self) -> str:
+        """ISO-8601 UTC time of the last millisecond the layout can stamp."""
+        return ms_to_iso(self.runs_out_ms)
+
+    def __repr__(self) -> str:
+        return (
+            f"Capacity(years={self.timestamp_range_years}, nodes={self.total_nodes}, "
+            f"ids_per_sec={self.ids_per_sec_per_node:,})"
+        )
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Field widths (high to low: timestamp, datacenter, machine, sequence) and the epoch."""
+
+    timestamp_bits: int = 41
+    datacenter_bits: int = 5
+    machine_bits: int = 5
+    sequence_bits: int = 12
+    epoch_ms: int = DEFAULT_EPOCH_MS
+
+    def __post_init__(self) -> None:
+        for name in (*WIDTH_NAMES, "epoch_ms"):
+            check_int(name, getattr(self, name))
+        widths = {name: getattr(self, name) for name in WIDTH_NAMES}
+        negative = [name for name, width in widths.items() if width < 0]
+        if negative:
+            raise ConfigurationError(f"bit widths cannot be negative: {', '.join(negative)}")
+        if sum(widths.values()) != ID_BITS:
+            raise ConfigurationError(
+                f"bit widths must sum to {ID_BITS}, got {sum(widths.values())} "
+                f"({' + '.join(str(w) for w in widths.values())})"
+            )
+        for name in ("timestamp_bits", "sequence_bits"):
+            if widths[name] < 1:
+                raise ConfigurationError(f"{name} must be at least 1, got {widths[name]}")
+        if self.epoch_ms < 0:
+            raise ConfigurationError(f"epoch_ms must be 0 or more, got {self.epoch_ms}")
+
+    @property
+    def machine_shift(self) -> int:
+        return self.sequence_bits
+
+    @property
+    def datacenter_shift(self) -> int:
+        return self.sequence_bits + self.machine_bits
+
+    @property
+    def timestamp_shift(self) -> int:
+        return self.sequence_bits + self.machine_bits + self.datacenter_bits
+
+    @property
+    def max_datacenter_id(self) -> int:
+        return (1 << self.datacenter_bits) - 1
+
+    @property
+    def max_machine_id(self) -> int:
+        return (1 << self.machine_bits) - 1
+
+    @property
+    def max_timestamp_ms(self) -> int:
+        """The last Unix millisecond this layout can stamp."""
+        return self.epoch_ms + (1 << self.timestamp_bits) - 1
+
+    def check_node(self, datacenter_id: Any, machine_id: Any) -> tuple[int, int]:
+        """Validate a node identity against this layout and return it as two ints."""
+        node = (check_int("datacenter_id", datacenter_id), check_int("machine_id", machine_id))
+        for name, value, top in (
+            ("datacenter_id", node[0], self.max_datacenter_id),
+            ("machine_id", node[1], self.max_machine_id),
+        ):
+            if not 0 <= value <= top:
+                bits = self.datacenter_bits if name == "datacenter_id" else self.machine_bits
+                raise ConfigurationError(
+                    f"{name} must be from 0 to {top} for a {bits}-bit field, got {value}"
+                )
+        return node
+
+    def decode(self, uid: Any) -> DecodedID:
+        """Split ``uid`` into its fields; reject anything but an int from 0 to 2**63 - 1."""
+        if isinstance(uid, bool) or not isinstance(uid, int):
+            raise InvalidIDError(f"an ID must be an integer, got {type(uid).__name__} {uid!r}")
+        if not 0 <= uid <= MAX_ID:
+            raise InvalidIDError(f"an ID must be from 0 to {MAX_ID}, got {uid}")
+        uid = int(uid)
+        return DecodedID(
+            raw=uid,
+            timestamp_ms=(uid >> self.timestamp_shift) + self.epoch_ms,
+            datacenter_id=(uid >> self.datacenter_shift) & self.max_datacenter_id,
+            machine_id=(uid >> self.machine_shift) & self.max_machine_id,
+            sequence=uid & ((1 << self.sequence_bits) - 1),
+        )
+
+    def capacity(self) -> Capacity:
+        datacenters = 1 << self.datacenter_bits
+        machines = 1 << self.machine_bits
+        return Capacity(
+            timestamp_range_years=round(((1 << self.timestamp_bits) - 1) / _MS_PER_YEAR, 1),
+            max_datacenters=datacenters,
+            max_machines_per_dc=machines,
+            total_nodes=datacenters * machines,
+            ids_per_ms_per_node=1 << self.sequence_bits,
+            runs_out_ms=self.max_timestamp_ms,
+        )

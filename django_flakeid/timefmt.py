@@ -1,0 +1,38 @@
+"""Unix-millisecond timestamps as ISO-8601 strings and aware datetimes, for any year."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .errors import InvalidIDError
+
+UTC = dt.timezone.utc
+_UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+# The Gregorian calendar repeats exactly every 400 years (146,097 days), so a date past
+# datetime's year 9999 can be formatted by shifting it back whole cycles.
+_CYCLE_DAYS = 146_097
+_CYCLE_YEARS = 400
+_MAX_DATETIME_MS = (dt.datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC) - _UNIX_EPOCH) // (
+    dt.timedelta(milliseconds=1)
+)
+
+
+def ms_to_datetime(ms: int) -> dt.datetime:
+    """Return the aware UTC datetime for Unix milliseconds ``ms``."""
+    if not 0 <= ms <= _MAX_DATETIME_MS:
+        raise InvalidIDError(
+            f"{ms} ms since 1970 is outside the years datetime supports (1970-9999); "
+            "use timestamp_ms or generated_at instead"
+        )
+    return _UNIX_EPOCH + dt.timedelta(milliseconds=ms)
+
+
+def ms_to_iso(ms: int) -> str:
+    """Format Unix milliseconds as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (a signed, wider year past 9999)."""
+    if ms <= _MAX_DATETIME_MS:
+        return ms_to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    day_ms = 86_400_000
+    cycles = (ms - _MAX_DATETIME_MS) // (_CYCLE_DAYS * day_ms) + 1
+    shifted = ms_to_datetime(ms - cycles * _CYCLE_DAYS * day_ms)
+    year = shifted.year + cycles * _CYCLE_YEARS
+    return f"+{year}-" + shifted.strftime("%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
