@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import django_flakeid  # noqa: E402
+import django_flakeid
 
 try:
     import flakeid as seed
@@ -171,7 +171,9 @@ def main() -> None:
             "target": 0.9,
         }
     )
-    header = f"{'case':38} {'compared with':28} {'ours/s':>12} {'theirs/s':>12} {'ratio':>6}  target"
+    header = (
+        f"{'case':38} {'compared with':28} {'ours/s':>12} {'theirs/s':>12} {'ratio':>6}  target"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:

@@ -97,7 +97,7 @@ class SnowflakeGenerator:
             self._wait_for_clock(now)
 
     def next_ids(self, count: int) -> list[int]:
-        """Return ``count`` new IDs in increasing order, reserved a millisecond's block at a time."""
+        """Return ``count`` new IDs in increasing order, reserving a millisecond's block at once."""
         if isinstance(count, bool) or not isinstance(count, int):
             raise ConfigurationError(f"count must be an integer, got {type(count).__name__}")
         if count < 1:
@@ -148,8 +148,8 @@ class SnowflakeGenerator:
             )
         if offset >> self.timestamp_bits:
             raise TimestampOverflowError(
-                f"the clock reads {now} ms, past the last millisecond this "
-                f"{self.timestamp_bits}-bit timestamp can hold ({self.layout.max_timestamp_ms} ms); "
+                f"the clock reads {now} ms, past the last millisecond a "
+                f"{self.timestamp_bits}-bit timestamp holds ({self.layout.max_timestamp_ms} ms); "
                 "use more timestamp_bits or a later epoch_ms"
             )
         uid = (offset << self._shift) | self._node

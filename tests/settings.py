@@ -1,4 +1,4 @@
-"""Settings for the test suite. FLAKEID_TEST_DB picks the database: sqlite (default), postgresql, mariadb."""
+"""Test settings. FLAKEID_TEST_DB picks the database: sqlite (default), postgresql or mariadb."""
 
 from __future__ import annotations
 
