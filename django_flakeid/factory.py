@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from .environ import int_from_env
 from .errors import ConfigurationError, ConfigurationTypeError
 from .generator import SnowflakeGenerator
+from .hostclaim import NodeClaim, claim_node
 from .presets import ALL_PRESETS, PRESET_MINIMAL, PRESET_TWITTER
 
 PresetArg = Mapping[str, Any] | str | None
@@ -63,6 +65,7 @@ def make_generator_from_env(
 
 _lock = threading.Lock()
 _default: SnowflakeGenerator | None = None
+_default_claim: NodeClaim | None = None
 _default_source: Callable[[], SnowflakeGenerator] | None = None
 
 
@@ -76,12 +79,33 @@ def default_generator() -> SnowflakeGenerator:
     """The generator behind the module-level :func:`next_id` and :func:`next_ids`."""
     if _default_source is not None:
         return _default_source()
-    global _default
+    global _default, _default_claim
     if _default is None:
         with _lock:
             if _default is None:
-                _default = make_generator(PRESET_MINIMAL)
+                generator = make_generator(PRESET_MINIMAL)
+                # The minimal layout has no node field, so only one process per host may use
+                # it; a second one gets NodeInUseError rather than the first one's IDs.
+                _default_claim = claim_node(
+                    generator.layout,
+                    0,
+                    0,
+                    fix="For IDs from several processes, give each one a generator of its "
+                    "own with a distinct node, e.g. make_generator('twitter', machine_id=N).",
+                )
+                _default = generator
     return _default
+
+
+def _forget_default_after_fork() -> None:
+    # The inherited generator refuses in the child; dropping it lets the child build its own,
+    # which must then win a claim of its own.
+    global _default, _default_claim, _lock
+    _default, _default_claim, _lock = None, None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_default_after_fork)
 
 
 def next_id() -> int:
