@@ -13,6 +13,7 @@ from .errors import (
     ClockBackwardsError,
     ConfigurationError,
     EpochError,
+    FlakeIDError,
     ForkedProcessError,
     TimestampOverflowError,
 )
@@ -80,6 +81,9 @@ class SnowflakeGenerator:
         self._end = 0
         # Readings at or above this floor may keep stamping the current millisecond.
         self._floor = -1
+        # The last millisecond this generator may stamp, and who explains going past it.
+        self._limit_ms = layout.max_timestamp_ms
+        self._limit_error: Callable[[int], FlakeIDError] | None = None
         self._pid = os.getpid()
         _live_generators.add(self)
 
@@ -146,18 +150,45 @@ class SnowflakeGenerator:
                 f"the clock reads {now} ms, before the epoch {self.epoch_ms} ms; "
                 "use an earlier epoch_ms"
             )
-        if offset >> self.timestamp_bits:
-            raise TimestampOverflowError(
-                f"the clock reads {now} ms, past the last millisecond a "
-                f"{self.timestamp_bits}-bit timestamp holds ({self.layout.max_timestamp_ms} ms); "
-                "use more timestamp_bits or a later epoch_ms"
-            )
+        if now > self._limit_ms:
+            raise self._past_limit(now)
         uid = (offset << self._shift) | self._node
         self._last_timestamp_ms = now
         self._floor = now - self.drift_tolerance_ms
         self._next = uid + 1
         self._end = uid + self._block
         return uid
+
+    def _past_limit(self, now: int) -> FlakeIDError:
+        if now > self.layout.max_timestamp_ms or self._limit_error is None:
+            return TimestampOverflowError(
+                f"the clock reads {now} ms, past the last millisecond a "
+                f"{self.timestamp_bits}-bit timestamp holds ({self.layout.max_timestamp_ms} ms); "
+                "use more timestamp_bits or a later epoch_ms"
+            )
+        return self._limit_error(now)
+
+    def limit_window(
+        self, *, after_ms: int, until_ms: int, on_limit: Callable[[int], FlakeIDError]
+    ) -> None:
+        """Stamp only milliseconds after ``after_ms`` and up to ``until_ms``.
+
+        For node identities held for a time (leases): ``after_ms`` is the last millisecond a
+        previous holder of the node may have stamped, ``until_ms`` the last one this holder has
+        announced. Past it, requests raise ``on_limit(now)`` until :meth:`extend_limit`.
+        """
+        with self._lock:
+            if after_ms > self._last_timestamp_ms:
+                self._last_timestamp_ms = after_ms
+                self._floor = after_ms - self.drift_tolerance_ms
+                self._next = self._end
+            self._limit_ms = min(until_ms, self.layout.max_timestamp_ms)
+            self._limit_error = on_limit
+
+    def extend_limit(self, until_ms: int) -> None:
+        """Move the limit set by :meth:`limit_window` forward to ``until_ms`` (never back)."""
+        with self._lock:
+            self._limit_ms = max(self._limit_ms, min(until_ms, self.layout.max_timestamp_ms))
 
     def _wait_for_clock(self, now: int) -> None:
         """Wait, without the lock, until the clock passes the last stamped millisecond."""
