@@ -190,6 +190,12 @@ class SnowflakeGenerator:
         with self._lock:
             self._limit_ms = max(self._limit_ms, min(until_ms, self.layout.max_timestamp_ms))
 
+    def stop_new_milliseconds(self) -> int:
+        """Refuse every millisecond after the current one; return the last one stamped."""
+        with self._lock:
+            self._limit_ms = min(self._limit_ms, self._last_timestamp_ms)
+            return self._last_timestamp_ms
+
     def _wait_for_clock(self, now: int) -> None:
         """Wait, without the lock, until the clock passes the last stamped millisecond."""
         last = self._last_timestamp_ms

@@ -47,13 +47,16 @@ TEMPLATES = [
 FLAKEID = {"preset": "twitter", "datacenter_id": 1, "machine_id": 7}
 
 _DATABASES: dict[str, dict[str, Any]] = {
-    "sqlite": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+    "sqlite": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("FLAKEID_TEST_DB_NAME", ":memory:"),
+    },
     "postgresql": {
         "ENGINE": "django.db.backends.postgresql",
         "HOST": os.environ.get("FLAKEID_TEST_DB_HOST", "127.0.0.1"),
         "PORT": "5432",
         "USER": os.environ.get("FLAKEID_TEST_DB_USER", "postgres"),
-        "NAME": "test",
+        "NAME": os.environ.get("FLAKEID_TEST_DB_NAME", "test"),
     },
     "mariadb": {
         "ENGINE": "django.db.backends.mysql",
@@ -61,7 +64,7 @@ _DATABASES: dict[str, dict[str, Any]] = {
         "PORT": "3306",
         "USER": os.environ.get("FLAKEID_TEST_DB_USER", "root"),
         "PASSWORD": "",
-        "NAME": "test",
+        "NAME": os.environ.get("FLAKEID_TEST_DB_NAME", "test"),
         "OPTIONS": {"charset": "utf8mb4"},
         "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
     },
