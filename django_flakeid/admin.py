@@ -1,0 +1,143 @@
+"""SnowflakeAdminMixin: show the time and node decoded from a model's Snowflake IDs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.contrib.admin.utils import flatten, flatten_fieldsets
+from django.db import models
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.functional import Promise
+from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst, format_lazy
+from django.utils.translation import gettext_lazy as _
+
+from .errors import FlakeIDError, InvalidIDError
+from .fields import SnowflakeField
+from .layout import DecodedID
+
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = object
+
+PANEL = "snowflake_id_details"
+_HEADINGS = (_("Field"), _("Generated"), _("Datacenter"), _("Machine"), _("Sequence"))
+
+
+class SnowflakeAdminMixin(_ModelAdmin):
+    """Add to a ModelAdmin: a time column per Snowflake field and a read-only ID panel.
+
+    The column shows when each ID was generated, in the current time zone, and sorts by the
+    ID. The change page gets a "Snowflake ID" fieldset with the decoded time, datacenter,
+    machine and sequence, unless ``"snowflake_id_details"`` is placed in ``fields`` or
+    ``fieldsets`` by hand. Set ``snowflake_fields`` to limit which fields are shown.
+    """
+
+    snowflake_fields: Sequence[str] | None = None
+
+    @cached_property
+    def _snowflake_fields(self) -> list[SnowflakeField[Any, Any]]:
+        fields = [
+            field for field in self.model._meta.concrete_fields if isinstance(field, SnowflakeField)
+        ]
+        if self.snowflake_fields is not None:
+            fields = [field for field in fields if field.name in self.snowflake_fields]
+        return fields
+
+    @cached_property
+    def _snowflake_columns(self) -> list[Callable[[models.Model], str | None]]:
+        # Built once per admin: the changelist recognises sortable columns by identity.
+        return [self._time_column(field) for field in self._snowflake_fields]
+
+    def _time_column(self, field: SnowflakeField[Any, Any]) -> Callable[[models.Model], str | None]:
+        def column(obj: models.Model) -> str | None:
+            decoded = _decode(field, getattr(obj, field.attname))
+            return None if decoded is None else _local_time(decoded)
+
+        column.__name__ = f"{field.name}_created"
+        return admin.display(
+            description=format_lazy(_("Created (from {})"), _label(field)),
+            ordering=field.name,
+        )(column)
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        return [*super().get_list_display(request), *self._snowflake_columns]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if self._snowflake_fields and PANEL not in readonly:
+            readonly.append(PANEL)
+        return readonly
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._snowflake_fields or self._panel_placed_by_hand():
+            return fieldsets
+        # The default fieldset lists every read-only field, the panel included: move it out.
+        merged = [
+            (name, {**options, "fields": [f for f in options["fields"] if f != PANEL]})
+            for name, options in fieldsets
+        ]
+        if obj is not None:
+            merged.append((_("Snowflake ID"), {"fields": [PANEL]}))
+        return merged
+
+    def _panel_placed_by_hand(self) -> bool:
+        return PANEL in flatten_fieldsets(self.fieldsets or ()) or PANEL in flatten(
+            self.fields or ()
+        )
+
+    @admin.display(description=_("Snowflake ID"))
+    def snowflake_id_details(self, obj: models.Model | None) -> str:
+        empty = self.get_empty_value_display()
+        if obj is None or obj._state.adding:
+            return empty
+        rows: list[tuple[Any, ...]] = []
+        for field in self._snowflake_fields:
+            name = capfirst(str(_label(field)))
+            decoded = _decode(field, getattr(obj, field.attname))
+            if decoded is None:
+                rows.append((name, empty, empty, empty, empty))
+                continue
+            generated = format_html(
+                "{} <code>{}</code>", _local_time(decoded) or empty, decoded.generated_at
+            )
+            rows.append(
+                (name, generated, decoded.datacenter_id, decoded.machine_id, decoded.sequence)
+            )
+        return format_html(
+            '<table class="flakeid-details"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+            format_html_join("", "<th>{}</th>", ((heading,) for heading in _HEADINGS)),
+            format_html_join(
+                "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+            ),
+        )
+
+
+def _label(field: SnowflakeField[Any, Any]) -> str | Promise:
+    # The automatic verbose name of an "id" field reads better as "ID", as on auto fields.
+    return _("ID") if field.verbose_name == "id" else field.verbose_name
+
+
+def _decode(field: SnowflakeField[Any, Any], value: Any) -> DecodedID | None:
+    if value is None:
+        return None
+    try:
+        return field.decode(value)
+    except FlakeIDError:
+        return None
+
+
+def _local_time(decoded: DecodedID) -> str | None:
+    try:
+        moment = decoded.datetime
+    except InvalidIDError:
+        # Past the year 9999 there is no datetime to show; the ISO form still works.
+        return None
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")

@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from ... import conf
+from ...errors import FlakeIDError
+from ...layout import MAX_ID, WIDTH_NAMES, DecodedID, Layout
+from ...presets import ALL_PRESETS
+from ...timefmt import ms_to_iso
+
+_DIGITS = re.compile(r"[0-9]+")
+_T = TypeVar("_T")
+
+
+class Command(BaseCommand):
+    help = "Decode Snowflake IDs, generate new ones, or show the ID layout in effect."
+
+    # The subcommands read FLAKEID themselves and explain what is wrong with it; 'decode'
+    # must work with a broken setting too, given the layout on the command line.
+    requires_system_checks = ()
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        subcommands = parser.add_subparsers(
+            dest="subcommand", required=True, title="subcommands", metavar="{decode,generate,info}"
+        )
+
+        decode = subcommands.add_parser(
+            "decode",
+            help="Show the time, datacenter, machine and sequence in each ID.",
+            description="Show the time, datacenter, machine and sequence in each ID.",
+        )
+        decode.add_argument("ids", nargs="+", metavar="id", help="An ID, e.g. 4327518543572992001.")
+        self.add_format_argument(decode)
+        layout = decode.add_argument_group(
+            "layout", "Decode IDs made with another layout; FLAKEID gives the rest."
+        )
+        layout.add_argument(
+            "--preset", help=f"Start from a named preset: {', '.join(ALL_PRESETS)}."
+        )
+        for name in WIDTH_NAMES:
+            layout.add_argument(
+                f"--{name.replace('_', '-')}",
+                type=int,
+                metavar="BITS",
+                help=f"Width of the {name.removesuffix('_bits')} field.",
+            )
+        layout.add_argument(
+            "--epoch-ms", type=int, metavar="MS", help="The epoch, in Unix milliseconds."
+        )
+
+        generate = subcommands.add_parser(
+            "generate",
+            help="Print new IDs from the generator FLAKEID describes.",
+            description="Print new IDs from the generator FLAKEID describes, one per line.",
+        )
+        generate.add_argument(
+            "-n", "--count", type=int, default=1, help="How many IDs to print (default: 1)."
+        )
+        self.add_format_argument(generate)
+
+        info = subcommands.add_parser(
+            "info",
+            help="Show the layout, node identity and capacity in effect.",
+            description="Show the layout, node identity (and where it came from) and capacity.",
+        )
+        self.add_format_argument(info)
+
+    def add_format_argument(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--format",
+            choices=("text", "json"),
+            default="text",
+            help="Output format (default: text).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        subcommand = options["subcommand"]
+        if subcommand == "decode":
+            self.decode(options)
+        elif subcommand == "generate":
+            self.generate(options)
+        else:
+            self.info(options)
+
+    def decode(self, options: dict[str, Any]) -> None:
+        layout = self.layout_from(options)
+        decoded = [layout.decode(_parse_id(text)) for text in options["ids"]]
+        if options["format"] == "json":
+            self.write_json([_decoded_as_dict(item) for item in decoded])
+            return
+        blocks = []
+        for item in decoded:
+            local = _local_time(item)
+            blocks.append(
+                "\n".join(
+                    (
+                        str(item.raw),
+                        f"  generated at  {item.generated_at}",
+                        f"  local time    {local} ({timezone.get_current_timezone_name()})"
+                        if local
+                        else "  local time    -",
+                        f"  datacenter    {item.datacenter_id}",
+                        f"  machine       {item.machine_id}",
+                        f"  sequence      {item.sequence}",
+                    )
+                )
+            )
+        self.stdout.write("\n\n".join(blocks))
+
+    def layout_from(self, options: dict[str, Any]) -> Layout:
+        widths: dict[str, int] = {}
+        preset = options["preset"]
+        if preset is not None:
+            if preset not in ALL_PRESETS:
+                close = difflib.get_close_matches(preset, list(ALL_PRESETS), n=1)
+                suggestion = f" Did you mean {close[0]!r}?" if close else ""
+                raise CommandError(
+                    f"Unknown preset {preset!r}; choose one of {', '.join(ALL_PRESETS)}."
+                    + suggestion
+                )
+            widths.update(ALL_PRESETS[preset])
+        for name in WIDTH_NAMES:
+            if options[name] is not None:
+                widths[name] = options[name]
+        epoch_ms = options["epoch_ms"]
+        if len(widths) < len(WIDTH_NAMES) or epoch_ms is None:
+            configured = _configured(conf.get_layout)
+            widths = {name: getattr(configured, name) for name in WIDTH_NAMES} | widths
+            if epoch_ms is None:
+                epoch_ms = configured.epoch_ms
+        try:
+            return Layout(**widths, epoch_ms=epoch_ms)
+        except FlakeIDError as error:
+            raise CommandError(f"Invalid layout: {error}.") from None
+
+    def generate(self, options: dict[str, Any]) -> None:
+        count = options["count"]
+        if count < 1:
+            raise CommandError(f"-n/--count must be 1 or more, got {count}.")
+        generator = _configured(conf.get_generator)
+        try:
+            ids = generator.next_ids(count)
+        except FlakeIDError as error:
+            raise CommandError(str(error)) from None
+        if options["format"] == "json":
+            self.write_json(ids)
+        else:
+            self.stdout.write("\n".join(str(uid) for uid in ids))
+
+    def info(self, options: dict[str, Any]) -> None:
+        config = _configured(conf.get_config)
+        layout, node, epoch = config.layout, config.node, config.epoch_ms
+        capacity = layout.capacity()
+        if options["format"] == "json":
+            self.write_json(
+                {
+                    "preset": config.preset_name,
+                    **{name: getattr(layout, name) for name in WIDTH_NAMES},
+                    "epoch_ms": layout.epoch_ms,
+                    "epoch": ms_to_iso(layout.epoch_ms),
+                    "epoch_source": epoch.source,
+                    "datacenter_id": node.datacenter_id.value,
+                    "datacenter_id_source": node.datacenter_id.source,
+                    "machine_id": node.machine_id.value,
+                    "machine_id_source": node.machine_id.source,
+                    "capacity": {
+                        "years": capacity.timestamp_range_years,
+                        "datacenters": capacity.max_datacenters,
+                        "machines_per_datacenter": capacity.max_machines_per_dc,
+                        "nodes": capacity.total_nodes,
+                        "ids_per_second_per_node": capacity.ids_per_sec_per_node,
+                        "runs_out_ms": capacity.runs_out_ms,
+                        "runs_out_at": capacity.runs_out_at,
+                    },
+                }
+            )
+            return
+        widths = ", ".join(
+            f"{getattr(layout, name)} {name.removesuffix('_bits')}" for name in WIDTH_NAMES
+        )
+        self.stdout.write(
+            "\n".join(
+                (
+                    f"Layout      {config.preset_name or 'custom'} ({widths} bits)",
+                    f"Epoch       {ms_to_iso(layout.epoch_ms)} "
+                    f"({layout.epoch_ms} ms, {epoch.describe()})",
+                    f"Datacenter  {node.datacenter_id.value} ({node.datacenter_id.describe()})",
+                    f"Machine     {node.machine_id.value} ({node.machine_id.describe()})",
+                    f"Capacity    {capacity.timestamp_range_years} years, "
+                    f"{_count(capacity.max_datacenters, 'datacenter')} x "
+                    f"{_count(capacity.max_machines_per_dc, 'machine')} "
+                    f"({_count(capacity.total_nodes, 'node')}), "
+                    f"{capacity.ids_per_sec_per_node:,} IDs/s per node",
+                    f"Runs out    {capacity.runs_out_at}",
+                )
+            )
+        )
+
+    def write_json(self, data: object) -> None:
+        self.stdout.write(json.dumps(data, indent=2))
+
+
+def _configured(getter: Callable[[], _T]) -> _T:
+    try:
+        return getter()
+    except FlakeIDError as error:
+        raise CommandError(str(error)) from None
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _parse_id(text: str) -> int:
+    if not _DIGITS.fullmatch(text.strip()):
+        raise CommandError(f"{text!r} is not an ID: expected a whole number from 0 to {MAX_ID}.")
+    value = int(text)
+    if value > MAX_ID:
+        raise CommandError(f"{text!r} is not an ID: IDs go from 0 to {MAX_ID}.")
+    return value
+
+
+def _local_time(decoded: DecodedID) -> str | None:
+    try:
+        moment = decoded.datetime
+    except FlakeIDError:
+        return None
+    return timezone.localtime(moment).isoformat(timespec="milliseconds")
+
+
+def _decoded_as_dict(decoded: DecodedID) -> dict[str, Any]:
+    return {
+        "id": decoded.raw,
+        "timestamp_ms": decoded.timestamp_ms,
+        "generated_at": decoded.generated_at,
+        "local_time": _local_time(decoded),
+        "datacenter_id": decoded.datacenter_id,
+        "machine_id": decoded.machine_id,
+        "sequence": decoded.sequence,
+    }

@@ -1,0 +1,417 @@
+from __future__ import annotations
+
+import re
+import time
+from io import StringIO
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+from django.core.checks import Error, Warning
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from django_flakeid import checks
+from django_flakeid.conf import ProblemKind
+
+YEAR_MS = int(365.25 * 24 * 60 * 60 * 1000)
+
+
+def check_setting(setting: Any) -> list[Any]:
+    with override_settings(FLAKEID=setting):
+        return checks.check_setting()
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class TestTable:
+    def test_ids_unique(self) -> None:
+        ids = [check_id for check_id, _summary in checks.CHECKS]
+
+        assert len(ids) == len(set(ids))
+
+    def test_ids_well_formed(self) -> None:
+        for check_id, summary in checks.CHECKS:
+            assert re.fullmatch(r"django_flakeid\.[EW]\d{3}", check_id)
+            assert summary.endswith(".")
+
+    def test_every_problem_kind_has_an_id(self) -> None:
+        table = {check_id for check_id, _summary in checks.CHECKS}
+
+        assert set(checks.PROBLEM_IDS) == set(get_args(ProblemKind))
+        assert set(checks.PROBLEM_IDS.values()) <= table
+        assert len(set(checks.PROBLEM_IDS.values())) == len(checks.PROBLEM_IDS)
+
+    def test_every_id_in_the_source_is_in_the_table(self) -> None:
+        package = Path(checks.__file__).parent
+        used = set()
+        for module in package.rglob("*.py"):
+            used.update(re.findall(r"django_flakeid\.[EW]\d{3}", module.read_text()))
+        table = {check_id for check_id, _summary in checks.CHECKS}
+
+        assert used == table
+
+
+class TestCheckSetting:
+    def test_valid(self) -> None:
+        assert checks.check_setting() == []
+
+    def test_absent(self, settings: Any) -> None:
+        del settings.FLAKEID
+
+        assert checks.check_setting() == []
+
+    def test_e001_not_a_dict(self) -> None:
+        assert check_setting("twitter") == [
+            Error(
+                "FLAKEID must be a dict, not str.",
+                hint="Set FLAKEID to a dict such as {'preset': 'twitter', 'machine_id': 1}, "
+                "or remove it to use the defaults.",
+                id="django_flakeid.E001",
+            )
+        ]
+
+    def test_e002_unknown_key_with_suggestion(self) -> None:
+        assert check_setting({"machine_idd": 1}) == [
+            Error(
+                "FLAKEID has an unknown key 'machine_idd'.",
+                hint="Did you mean 'machine_id'?",
+                id="django_flakeid.E002",
+            )
+        ]
+
+    def test_e002_unknown_key_without_suggestion(self) -> None:
+        assert check_setting({"colour": "blue"}) == [
+            Error(
+                "FLAKEID has an unknown key 'colour'.",
+                hint="Remove it; the known keys are preset, timestamp_bits, datacenter_bits, "
+                "machine_bits, sequence_bits, datacenter_id, machine_id, epoch_ms.",
+                id="django_flakeid.E002",
+            )
+        ]
+
+    def test_e003_unknown_preset(self) -> None:
+        assert check_setting({"preset": "twiter"}) == [
+            Error(
+                "FLAKEID['preset'] 'twiter' is not a known preset.",
+                hint="Did you mean 'twitter'? Choose one of twitter, minimal, single_dc, "
+                "large_cluster, high_throughput, or give a dict of the four widths.",
+                id="django_flakeid.E003",
+            )
+        ]
+
+    def test_e003_unknown_preset_without_suggestion(self) -> None:
+        [error] = check_setting({"preset": "zzz"})
+
+        assert error.id == "django_flakeid.E003"
+        assert error.hint.startswith("Choose one of twitter,")
+
+    def test_e004_preset_of_wrong_type(self) -> None:
+        assert check_setting({"preset": 41}) == [
+            Error(
+                "FLAKEID['preset'] must be a preset name or a dict of the four widths, not int.",
+                hint="Use one of twitter, minimal, single_dc, large_cluster, high_throughput, "
+                "or a dict with the keys timestamp_bits, datacenter_bits, machine_bits, "
+                "sequence_bits.",
+                id="django_flakeid.E004",
+            )
+        ]
+
+    def test_e004_preset_dict_with_wrong_keys(self) -> None:
+        preset = {"timestamp_bits": 41, "datacenter_bits": 5, "machine_bits": 5, "seq": 12}
+
+        assert check_setting({"preset": preset}) == [
+            Error(
+                "FLAKEID['preset'] must have exactly the four width keys "
+                "(missing sequence_bits, unknown key 'seq').",
+                hint="Give FLAKEID['preset'] the keys timestamp_bits, datacenter_bits, "
+                "machine_bits, sequence_bits, or use a preset name.",
+                id="django_flakeid.E004",
+            )
+        ]
+
+    def test_e005_width_not_an_integer(self) -> None:
+        assert check_setting({"machine_bits": "5"}) == [
+            Error(
+                "FLAKEID['machine_bits'] must be an integer, not str '5'.",
+                hint="Set machine_bits to a whole number of bits.",
+                id="django_flakeid.E005",
+            )
+        ]
+
+    def test_e005_width_in_a_preset_dict(self) -> None:
+        preset = {
+            "timestamp_bits": 41.0,
+            "datacenter_bits": 5,
+            "machine_bits": 5,
+            "sequence_bits": 12,
+        }
+
+        [error] = check_setting({"preset": preset})
+
+        assert error.id == "django_flakeid.E005"
+        assert (
+            error.msg == "FLAKEID['preset']['timestamp_bits'] must be an integer, not float 41.0."
+        )
+
+    def test_e006_negative_width(self) -> None:
+        assert check_setting({"datacenter_bits": -1, "machine_bits": 11}) == [
+            Error(
+                "FLAKEID['datacenter_bits'] is -1; a bit width cannot be negative.",
+                hint="Set datacenter_bits to 0 or more bits.",
+                id="django_flakeid.E006",
+            )
+        ]
+
+    def test_e007_widths_do_not_add_up(self) -> None:
+        assert check_setting({"sequence_bits": 13}) == [
+            Error(
+                "FLAKEID's bit widths add up to 64 (41 + 5 + 5 + 13), not 63.",
+                hint="Change timestamp_bits, datacenter_bits, machine_bits, sequence_bits so that "
+                "they add up to 63.",
+                id="django_flakeid.E007",
+            )
+        ]
+
+    def test_e008_width_too_small(self) -> None:
+        assert check_setting({"timestamp_bits": 53, "sequence_bits": 0}) == [
+            Error(
+                "sequence_bits is 0; it must be at least 1.",
+                hint="Give sequence_bits at least one bit, taken from another field.",
+                id="django_flakeid.E008",
+            )
+        ]
+
+    def test_e009_node_id_not_an_integer(self) -> None:
+        assert check_setting({"machine_id": "7"}) == [
+            Error(
+                "FLAKEID['machine_id'] must be an integer, not str '7'.",
+                hint="Set FLAKEID['machine_id'] to a whole number.",
+                id="django_flakeid.E009",
+            )
+        ]
+
+    def test_e010_environment_not_an_integer(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLAKEID_DATACENTER_ID", "east")
+
+        assert check_setting({}) == [
+            Error(
+                "Environment variable FLAKEID_DATACENTER_ID='east' is not an integer.",
+                hint="Set FLAKEID_DATACENTER_ID to a whole number, or unset it.",
+                id="django_flakeid.E010",
+            )
+        ]
+
+    def test_e010_environment_epoch(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLAKEID_EPOCH_MS", "")
+
+        [error] = check_setting({})
+
+        assert error.id == "django_flakeid.E010"
+        assert error.msg == "Environment variable FLAKEID_EPOCH_MS='' is not an integer."
+
+    def test_e010_setting_wins_over_a_bad_environment(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("FLAKEID_MACHINE_ID", "x")
+
+        assert check_setting({"machine_id": 3}) == []
+
+    def test_e011_node_id_out_of_range(self) -> None:
+        assert check_setting({"machine_id": 32}) == [
+            Error(
+                "machine_id 32 from setting FLAKEID['machine_id'] is out of range for "
+                "5 machine bits (0 to 31).",
+                hint="Set FLAKEID['machine_id'] to an integer from 0 to 31.",
+                id="django_flakeid.E011",
+            )
+        ]
+
+    def test_e011_node_id_from_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLAKEID_DATACENTER_ID", "-1")
+
+        assert check_setting({}) == [
+            Error(
+                "datacenter_id -1 from environment FLAKEID_DATACENTER_ID is out of range for "
+                "5 datacenter bits (0 to 31).",
+                hint="Set FLAKEID_DATACENTER_ID to an integer from 0 to 31.",
+                id="django_flakeid.E011",
+            )
+        ]
+
+    def test_e011_layout_without_node_bits(self) -> None:
+        assert check_setting({"preset": "single_dc", "datacenter_id": 2}) == [
+            Error(
+                "datacenter_id 2 from setting FLAKEID['datacenter_id'] is out of range for "
+                "0 datacenter bits (0 to 0).",
+                hint="The layout has no datacenter bits: set FLAKEID['datacenter_id'] to 0, "
+                "or give FLAKEID['datacenter_bits'] some bits.",
+                id="django_flakeid.E011",
+            )
+        ]
+
+    def test_e012_epoch_not_an_integer(self) -> None:
+        assert check_setting({"epoch_ms": "2020-01-01"}) == [
+            Error(
+                "FLAKEID['epoch_ms'] must be an integer, not str '2020-01-01'.",
+                hint="Set FLAKEID['epoch_ms'] to a whole number of milliseconds since 1970.",
+                id="django_flakeid.E012",
+            )
+        ]
+
+    def test_e013_epoch_before_1970(self) -> None:
+        assert check_setting({"epoch_ms": -1}) == [
+            Error(
+                "epoch_ms -1 from setting FLAKEID['epoch_ms'] is before 1970.",
+                hint="Set FLAKEID['epoch_ms'] to 0 or more, e.g. 1577836800000 (2020-01-01).",
+                id="django_flakeid.E013",
+            )
+        ]
+
+    def test_e013_epoch_from_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLAKEID_EPOCH_MS", "-5")
+
+        [error] = check_setting({})
+
+        assert error.id == "django_flakeid.E013"
+        assert error.hint == "Set FLAKEID_EPOCH_MS to 0 or more, e.g. 1577836800000 (2020-01-01)."
+
+
+class TestCheckLayoutLifetime:
+    def test_valid(self) -> None:
+        assert checks.check_layout_lifetime() == []
+
+    def test_invalid_setting_left_to_check_setting(self) -> None:
+        with override_settings(FLAKEID={"epoch_ms": "soon"}):
+            assert checks.check_layout_lifetime() == []
+
+    def test_e014_epoch_in_the_future(self) -> None:
+        # 2100-01-01T00:00:00Z
+        with override_settings(FLAKEID={"epoch_ms": 4102444800000}):
+            result = checks.check_layout_lifetime()
+
+        assert result == [
+            Error(
+                "The epoch 2100-01-01T00:00:00.000Z from setting FLAKEID['epoch_ms'] is in the "
+                "future; no ID can be generated before then.",
+                hint="Set FLAKEID['epoch_ms'] to a time in the past, e.g. 1577836800000 "
+                "(2020-01-01).",
+                id="django_flakeid.E014",
+            )
+        ]
+
+    def test_e014_names_the_environment_variable(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLAKEID_EPOCH_MS", "4102444800000")
+
+        with override_settings(FLAKEID={}):
+            [error] = checks.check_layout_lifetime()
+
+        assert error.id == "django_flakeid.E014"
+        assert "from environment FLAKEID_EPOCH_MS" in error.msg
+        assert str(error.hint).startswith("Set FLAKEID_EPOCH_MS to a time in the past")
+
+    def test_e015_layout_ran_out(self) -> None:
+        # A 30-bit timestamp lasts about 12 days from its epoch, 2020-01-01.
+        setting = {"timestamp_bits": 30, "sequence_bits": 23}
+
+        with override_settings(FLAKEID=setting):
+            result = checks.check_layout_lifetime()
+
+        assert result == [
+            Error(
+                "The ID layout ran out at 2020-01-13T10:15:41.823Z: a 30-bit timestamp cannot "
+                "hold the current time.",
+                hint="Use more timestamp_bits or a later epoch_ms; note that IDs made with a "
+                "later epoch sort before the ones already stored.",
+                id="django_flakeid.E015",
+            )
+        ]
+
+    def test_w001_runs_out_within_ten_years(self) -> None:
+        # A 39-bit timestamp lasts about 17.4 years.
+        epoch_ms = now_ms() + 9 * YEAR_MS - (1 << 39)
+        setting = {"timestamp_bits": 39, "sequence_bits": 14, "epoch_ms": epoch_ms}
+
+        with override_settings(FLAKEID=setting):
+            [warning] = checks.check_layout_lifetime()
+
+        assert isinstance(warning, Warning)
+        assert warning.id == "django_flakeid.W001"
+        assert warning.msg.startswith("The ID layout runs out at ")
+        assert warning.msg.endswith(", less than 10 years from now.")
+        assert warning.hint == (
+            "Plan a move to more timestamp_bits or a later epoch_ms: after that time no ID can "
+            "be generated."
+        )
+
+    def test_no_warning_beyond_ten_years(self) -> None:
+        epoch_ms = now_ms() + 11 * YEAR_MS - (1 << 39)
+        setting = {"timestamp_bits": 39, "sequence_bits": 14, "epoch_ms": epoch_ms}
+
+        with override_settings(FLAKEID=setting):
+            assert checks.check_layout_lifetime() == []
+
+
+class TestCheckNodeIdentity:
+    def test_explicit_in_the_setting(self) -> None:
+        assert checks.check_node_identity() == []
+
+    def test_explicit_in_the_environment(
+        self, settings: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        del settings.FLAKEID
+        monkeypatch.setenv("FLAKEID_MACHINE_ID", "4")
+
+        assert checks.check_node_identity() == []
+
+    def test_invalid_setting_left_to_check_setting(self) -> None:
+        with override_settings(FLAKEID=[]):
+            assert checks.check_node_identity() == []
+
+    def test_w002_no_node_identity(self, settings: Any) -> None:
+        del settings.FLAKEID
+
+        assert checks.check_node_identity() == [
+            Warning(
+                "No node identity is set: every process generates IDs as datacenter 0, machine 0.",
+                hint="Give every process that generates IDs its own FLAKEID['datacenter_id'] "
+                "and FLAKEID['machine_id'], e.g. from FLAKEID_DATACENTER_ID and "
+                "FLAKEID_MACHINE_ID.",
+                id="django_flakeid.W002",
+            )
+        ]
+
+
+class TestRegistration:
+    def test_check_command_reports_setting_errors(self) -> None:
+        with (
+            override_settings(FLAKEID={"machine_idd": 1}),
+            pytest.raises(SystemCheckError) as excinfo,
+        ):
+            call_command("check", stdout=StringIO(), stderr=StringIO())
+
+        assert "(django_flakeid.E002) FLAKEID has an unknown key 'machine_idd'." in str(
+            excinfo.value
+        )
+
+    def test_check_command_reports_lifetime_errors(self) -> None:
+        with (
+            override_settings(FLAKEID={"epoch_ms": 4102444800000}),
+            pytest.raises(SystemCheckError) as excinfo,
+        ):
+            call_command("check", stdout=StringIO(), stderr=StringIO())
+
+        assert "django_flakeid.E014" in str(excinfo.value)
+
+    def test_deploy_warning_only_with_deploy(self, settings: Any) -> None:
+        del settings.FLAKEID
+        plain, deploy = StringIO(), StringIO()
+
+        call_command("check", stdout=StringIO(), stderr=plain)
+        call_command("check", "--deploy", stdout=StringIO(), stderr=deploy)
+
+        assert "django_flakeid.W002" not in plain.getvalue()
+        assert "(django_flakeid.W002) No node identity is set" in deploy.getvalue()

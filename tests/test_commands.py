@@ -1,0 +1,342 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+
+from django_flakeid import conf
+
+# Stamped 2024-03-05T06:07:08.009Z by datacenter 1, machine 7 (tests.settings), sequence 2.
+ORDER_ID = 552733887206420482
+# The same moment with the "minimal" preset (no node bits), sequence 5.
+MINIMAL_ID = 134944796681221
+
+
+def run(*args: str, **options: Any) -> str:
+    stdout, stderr = StringIO(), StringIO()
+    call_command("flakeid", *args, stdout=stdout, stderr=stderr, **options)
+    assert stderr.getvalue() == ""
+    return stdout.getvalue()
+
+
+def fails(*args: str) -> str:
+    with pytest.raises(CommandError) as excinfo:
+        run(*args)
+    return str(excinfo.value)
+
+
+class TestDecode:
+    def test_text(self) -> None:
+        assert run("decode", str(ORDER_ID)) == (
+            "552733887206420482\n"
+            "  generated at  2024-03-05T06:07:08.009Z\n"
+            "  local time    2024-03-05T06:07:08.009+00:00 (UTC)\n"
+            "  datacenter    1\n"
+            "  machine       7\n"
+            "  sequence      2\n"
+        )
+
+    def test_several_ids_in_the_current_time_zone(self) -> None:
+        with override_settings(TIME_ZONE="Asia/Tokyo"):
+            output = run("decode", str(ORDER_ID), "0")
+
+        assert output == (
+            "552733887206420482\n"
+            "  generated at  2024-03-05T06:07:08.009Z\n"
+            "  local time    2024-03-05T15:07:08.009+09:00 (Asia/Tokyo)\n"
+            "  datacenter    1\n"
+            "  machine       7\n"
+            "  sequence      2\n"
+            "\n"
+            "0\n"
+            "  generated at  2020-01-01T00:00:00.000Z\n"
+            "  local time    2020-01-01T09:00:00.000+09:00 (Asia/Tokyo)\n"
+            "  datacenter    0\n"
+            "  machine       0\n"
+            "  sequence      0\n"
+        )
+
+    def test_json(self) -> None:
+        output = run("decode", str(ORDER_ID), "--format", "json")
+
+        assert json.loads(output) == [
+            {
+                "id": ORDER_ID,
+                "timestamp_ms": 1709618828009,
+                "generated_at": "2024-03-05T06:07:08.009Z",
+                "local_time": "2024-03-05T06:07:08.009+00:00",
+                "datacenter_id": 1,
+                "machine_id": 7,
+                "sequence": 2,
+            }
+        ]
+
+    def test_preset_from_the_command_line(self) -> None:
+        output = run("decode", str(MINIMAL_ID), "--preset", "minimal", "--format", "json")
+
+        [decoded] = json.loads(output)
+        assert decoded["generated_at"] == "2024-03-05T06:07:08.009Z"
+        assert (decoded["datacenter_id"], decoded["machine_id"], decoded["sequence"]) == (0, 0, 5)
+
+    def test_widths_and_epoch_from_the_command_line(self) -> None:
+        # Epoch 1970: the timestamp field holds Unix milliseconds.
+        uid = (1709618828009 << 22) | (3 << 12) | 1
+        output = run(
+            "decode",
+            str(uid),
+            "--timestamp-bits=41",
+            "--datacenter-bits=0",
+            "--machine-bits=10",
+            "--sequence-bits=12",
+            "--epoch-ms=0",
+            "--format=json",
+        )
+
+        [decoded] = json.loads(output)
+        assert decoded["generated_at"] == "2024-03-05T06:07:08.009Z"
+        assert (decoded["datacenter_id"], decoded["machine_id"], decoded["sequence"]) == (0, 3, 1)
+
+    def test_partial_override_takes_the_rest_from_the_setting(self) -> None:
+        output = run("decode", "4096", "--timestamp-bits=40", "--sequence-bits=13", "--format=json")
+
+        [decoded] = json.loads(output)
+
+        assert (decoded["machine_id"], decoded["sequence"]) == (0, 4096)
+        assert decoded["generated_at"] == "2020-01-01T00:00:00.000Z"
+
+    def test_epoch_alone_from_the_command_line(self) -> None:
+        [decoded] = json.loads(run("decode", str(1 << 22), "--epoch-ms=0", "--format=json"))
+
+        assert decoded["generated_at"] == "1970-01-01T00:00:00.001Z"
+
+    def test_complete_override_works_with_a_broken_setting(self) -> None:
+        with override_settings(FLAKEID="broken"):
+            output = run("decode", str(MINIMAL_ID), "--preset=minimal", "--epoch-ms=1577836800000")
+
+        assert "  sequence      5\n" in output
+
+    def test_far_future_has_no_local_time(self) -> None:
+        output = run("decode", str(2**63 - 1), "--preset", "minimal")
+
+        assert "  generated at  +287446-10-13T08:59:00.991Z\n" in output
+        assert "  local time    -\n" in output
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("abc", "'abc' is not an ID: expected a whole number from 0 to 9223372036854775807."),
+            ("-5", "'-5' is not an ID: expected a whole number from 0 to 9223372036854775807."),
+            ("", "'' is not an ID: expected a whole number from 0 to 9223372036854775807."),
+            ("1.5", "'1.5' is not an ID: expected a whole number from 0 to 9223372036854775807."),
+            (
+                "9223372036854775808",
+                "'9223372036854775808' is not an ID: IDs go from 0 to 9223372036854775807.",
+            ),
+        ],
+    )
+    def test_bad_id(self, text: str, message: str) -> None:
+        assert fails("decode", "1", text) == message
+
+    def test_unknown_preset(self) -> None:
+        assert fails("decode", "1", "--preset", "twiter") == (
+            "Unknown preset 'twiter'; choose one of twitter, minimal, single_dc, large_cluster, "
+            "high_throughput. Did you mean 'twitter'?"
+        )
+
+    def test_invalid_layout(self) -> None:
+        assert fails("decode", "1", "--sequence-bits", "14") == (
+            "Invalid layout: bit widths must sum to 63, got 65 (41 + 5 + 5 + 14)."
+        )
+
+    def test_broken_setting(self) -> None:
+        with override_settings(FLAKEID={"preset": "twiter"}):
+            message = fails("decode", "1")
+
+        assert message == (
+            "Invalid FLAKEID: FLAKEID['preset'] 'twiter' is not a known preset. "
+            "Run 'manage.py check' for details."
+        )
+
+    def test_id_required(self) -> None:
+        assert fails("decode") == "Error: the following arguments are required: id"
+
+
+class TestGenerate:
+    def test_one(self) -> None:
+        output = run("generate")
+
+        [line] = output.splitlines()
+        decoded = conf.get_layout().decode(int(line))
+        assert (decoded.datacenter_id, decoded.machine_id) == (1, 7)
+
+    def test_many_in_order(self) -> None:
+        lines = run("generate", "-n", "5").splitlines()
+
+        ids = [int(line) for line in lines]
+        assert len(ids) == 5
+        assert ids == sorted(set(ids))
+
+    def test_json(self) -> None:
+        ids = json.loads(run("generate", "--count=3", "--format=json"))
+
+        assert len(ids) == 3
+        assert all(isinstance(uid, int) for uid in ids)
+
+    @pytest.mark.parametrize("count", ["0", "-2"])
+    def test_count_below_one(self, count: str) -> None:
+        assert (
+            fails("generate", f"--count={count}") == f"-n/--count must be 1 or more, got {count}."
+        )
+
+    def test_broken_setting(self) -> None:
+        with override_settings(FLAKEID={"machine_id": 40}):
+            message = fails("generate")
+
+        assert message == (
+            "Invalid FLAKEID: machine_id 40 from setting FLAKEID['machine_id'] is out of range "
+            "for 5 machine bits (0 to 31). Run 'manage.py check' for details."
+        )
+
+    def test_generator_error(self) -> None:
+        with override_settings(FLAKEID={"epoch_ms": 4102444800000}):
+            message = fails("generate")
+
+        assert message.startswith("the clock reads ")
+        assert message.endswith("before the epoch 4102444800000 ms; use an earlier epoch_ms")
+
+
+class TestInfo:
+    def test_text(self) -> None:
+        assert run("info") == (
+            "Layout      twitter (41 timestamp, 5 datacenter, 5 machine, 12 sequence bits)\n"
+            "Epoch       2020-01-01T00:00:00.000Z (1577836800000 ms, default)\n"
+            "Datacenter  1 (setting FLAKEID['datacenter_id'])\n"
+            "Machine     7 (setting FLAKEID['machine_id'])\n"
+            "Capacity    69.7 years, 32 datacenters x 32 machines (1,024 nodes), "
+            "4,096,000 IDs/s per node\n"
+            "Runs out    2089-09-06T15:47:35.551Z\n"
+        )
+
+    def test_sources(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLAKEID_MACHINE_ID", "3")
+        monkeypatch.setenv("FLAKEID_EPOCH_MS", "1600000000000")
+        setting = {"preset": "single_dc", "sequence_bits": 11, "timestamp_bits": 42}
+
+        with override_settings(FLAKEID=setting):
+            output = run("info")
+
+        assert output == (
+            "Layout      custom (42 timestamp, 0 datacenter, 10 machine, 11 sequence bits)\n"
+            "Epoch       2020-09-13T12:26:40.000Z "
+            "(1600000000000 ms, environment FLAKEID_EPOCH_MS)\n"
+            "Datacenter  0 (default)\n"
+            "Machine     3 (environment FLAKEID_MACHINE_ID)\n"
+            "Capacity    139.4 years, 1 datacenter x 1,024 machines (1,024 nodes), "
+            "2,048,000 IDs/s per node\n"
+            "Runs out    2160-01-26T20:01:51.103Z\n"
+        )
+
+    def test_json(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLAKEID_DATACENTER_ID", "2")
+
+        with override_settings(FLAKEID={"machine_id": 5}):
+            info = json.loads(run("info", "--format", "json"))
+
+        assert info == {
+            "preset": "twitter",
+            "timestamp_bits": 41,
+            "datacenter_bits": 5,
+            "machine_bits": 5,
+            "sequence_bits": 12,
+            "epoch_ms": 1577836800000,
+            "epoch": "2020-01-01T00:00:00.000Z",
+            "epoch_source": "default",
+            "datacenter_id": 2,
+            "datacenter_id_source": "environment",
+            "machine_id": 5,
+            "machine_id_source": "setting",
+            "capacity": {
+                "years": 69.7,
+                "datacenters": 32,
+                "machines_per_datacenter": 32,
+                "nodes": 1024,
+                "ids_per_second_per_node": 4096000,
+                "runs_out_ms": 3776860055551,
+                "runs_out_at": "2089-09-06T15:47:35.551Z",
+            },
+        }
+
+    def test_broken_setting(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLAKEID_MACHINE_ID", "seven")
+
+        with override_settings(FLAKEID={}):
+            message = fails("info")
+
+        assert message == (
+            "Invalid FLAKEID: Environment variable FLAKEID_MACHINE_ID='seven' is not an integer. "
+            "Run 'manage.py check' for details."
+        )
+
+
+class TestCommandLine:
+    def test_subcommand_required(self) -> None:
+        assert fails() == ("Error: the following arguments are required: {decode,generate,info}")
+
+    def test_unknown_subcommand(self) -> None:
+        # The wording of the list of choices differs between Python versions.
+        assert fails("encode").startswith(
+            "Error: argument {decode,generate,info}: invalid choice: 'encode'"
+        )
+
+    def test_bad_input_exits_1_without_traceback(self) -> None:
+        root = Path(__file__).resolve().parent.parent
+        environ = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "PYTHONPATH": str(root),
+        }
+
+        result = subprocess.run(
+            [sys.executable, "-m", "django", "flakeid", "decode", "12", "nope"],
+            cwd=root,
+            env=environ,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert result.stderr == (
+            "CommandError: 'nope' is not an ID: expected a whole number from 0 to "
+            "9223372036854775807.\n"
+        )
+
+    def test_success_from_the_command_line(self) -> None:
+        root = Path(__file__).resolve().parent.parent
+        environ = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "PYTHONPATH": str(root),
+        }
+
+        result = subprocess.run(
+            [sys.executable, "-m", "django", "flakeid", "decode", str(ORDER_ID)],
+            cwd=root,
+            env=environ,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+        assert result.returncode == 0
+        assert result.stdout.startswith("552733887206420482\n  generated at  2024-03-05T06:07")
