@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 from django_flakeid import conf
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Node claims are host-wide; a run of the suite keeps its own, so that two runs at once
+    # (tox in parallel, say) do not refuse each other's nodes.
+    os.environ["FLAKEID_LOCK_DIR"] = tempfile.mkdtemp(prefix="flakeid-test-locks-")
 
 
 @pytest.fixture(autouse=True)
