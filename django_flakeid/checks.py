@@ -26,16 +26,22 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("django_flakeid.E006", "A bit width is negative."),
     ("django_flakeid.E007", "The bit widths do not add up to 63."),
     ("django_flakeid.E008", "timestamp_bits or sequence_bits is less than 1."),
-    ("django_flakeid.E009", "FLAKEID['datacenter_id'] or FLAKEID['machine_id'] is not an integer."),
+    ("django_flakeid.E009", "FLAKEID['datacenter_id'] or FLAKEID['machine_id'] is neither an "
+     "integer nor one of the words it accepts."),
     ("django_flakeid.E010", "FLAKEID_DATACENTER_ID, FLAKEID_MACHINE_ID or FLAKEID_EPOCH_MS "
-     "is not an integer."),
+     "is neither an integer nor one of the words it accepts."),
     ("django_flakeid.E011", "The datacenter or machine ID does not fit its bit width."),
     ("django_flakeid.E012", "FLAKEID['epoch_ms'] is not an integer."),
     ("django_flakeid.E013", "The epoch is before 1970."),
     ("django_flakeid.E014", "The epoch is in the future."),
     ("django_flakeid.E015", "The layout has run out: its timestamp cannot hold the current time."),
+    ("django_flakeid.E016", "A node ID is 'hostname'; the host name ends with no number."),
+    ("django_flakeid.E017", "FLAKEID['lease_ttl'] is not a number of seconds above 0."),
+    ("django_flakeid.E018", "FLAKEID['lease_database'] is not a database in DATABASES."),
     ("django_flakeid.W001", "The layout runs out within 10 years."),
-    ("django_flakeid.W002", "Deploy: no node identity is set, in FLAKEID or the environment."),
+    ("django_flakeid.W002", "Deploy: machine IDs are unique per host only, and no datacenter_id "
+     "tells the hosts apart."),
+    ("django_flakeid.W003", "Deploy: a fixed machine_id lets only one process per host make IDs."),
     ("django_flakeid.E101", "A unique SnowflakeField has a constant default."),
     ("django_flakeid.E102", "A SnowflakeField has a db_default."),
 )  # fmt: skip
@@ -54,6 +60,9 @@ PROBLEM_IDS: dict[ProblemKind, str] = {
     "node_out_of_range": "django_flakeid.E011",
     "epoch_not_int": "django_flakeid.E012",
     "epoch_negative": "django_flakeid.E013",
+    "hostname_no_number": "django_flakeid.E016",
+    "lease_ttl_invalid": "django_flakeid.E017",
+    "lease_database_unknown": "django_flakeid.E018",
 }
 
 WARN_WITHIN_YEARS = 10
@@ -111,15 +120,29 @@ def check_layout_lifetime(**kwargs: Any) -> list[CheckMessage]:
 
 
 def check_node_identity(**kwargs: Any) -> list[CheckMessage]:
-    """Deploy check: warn when every process would generate IDs as the same default node."""
+    """Deploy check: warn when processes on several hosts, or on one host, could share a node."""
     config, _problems = conf.validate()
-    if config is None or config.node.is_explicit:
+    if config is None:
         return []
-    return [
-        Warning(
-            "No node identity is set: every process generates IDs as datacenter 0, machine 0.",
-            hint="Give every process that generates IDs its own FLAKEID['datacenter_id'] and "
-            "FLAKEID['machine_id'], e.g. from FLAKEID_DATACENTER_ID and FLAKEID_MACHINE_ID.",
-            id="django_flakeid.W002",
-        )
-    ]
+    node = config.node
+    if node.machine_mode == "fixed":
+        return [
+            Warning(
+                f"machine_id is fixed at {node.machine_id.value} ({node.machine_id.describe()}): "
+                "only one process per host can generate IDs with it; others get NodeInUseError.",
+                hint="If a host runs several worker processes, set FLAKEID['machine_id'] to "
+                "'lease' (or to 'auto', with a datacenter_id per host).",
+                id="django_flakeid.W003",
+            )
+        ]
+    if node.machine_mode == "auto" and node.datacenter_id.source == "default":
+        return [
+            Warning(
+                "Machine IDs are claimed per host ('auto') and no datacenter_id is set, so two "
+                "hosts can generate the same IDs.",
+                hint="Give each host its own FLAKEID_DATACENTER_ID (or 'datacenter_id': "
+                "'hostname' on a StatefulSet), or set FLAKEID['machine_id'] to 'lease'.",
+                id="django_flakeid.W002",
+            )
+        ]
+    return []

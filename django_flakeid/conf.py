@@ -9,31 +9,52 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, TypeGuard
+from typing import Any, Generic, Literal, NamedTuple, TypeGuard, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from . import identity
 from .environ import int_from_env
 from .errors import ConfigurationError
 from .generator import SnowflakeGenerator
+from .identity import Running
 from .layout import DEFAULT_EPOCH_MS, ID_BITS, WIDTH_NAMES, Layout
 from .presets import ALL_PRESETS, PRESET_TWITTER
 
 SETTING_NAME = "FLAKEID"
-SETTING_KEYS = ("preset", *WIDTH_NAMES, "datacenter_id", "machine_id", "epoch_ms")
+SETTING_KEYS = (
+    "preset",
+    *WIDTH_NAMES,
+    "datacenter_id",
+    "machine_id",
+    "epoch_ms",
+    "lease_ttl",
+    "lease_database",
+)
+#: Words ``machine_id`` accepts besides a number; ``datacenter_id`` accepts ``hostname`` only.
+MACHINE_WORDS = ("auto", "lease", "hostname")
+DEFAULT_LEASE_TTL = 30.0
 ENVIRONMENT_VARIABLES = {
     "datacenter_id": "FLAKEID_DATACENTER_ID",
     "machine_id": "FLAKEID_MACHINE_ID",
     "epoch_ms": "FLAKEID_EPOCH_MS",
 }
-_DEFAULTS = {"datacenter_id": 0, "machine_id": 0, "epoch_ms": DEFAULT_EPOCH_MS}
+_DEFAULTS: dict[str, int | str] = {
+    "datacenter_id": 0,
+    "machine_id": "auto",
+    "epoch_ms": DEFAULT_EPOCH_MS,
+}
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
 
 Source = Literal["setting", "environment", "default"]
+_V = TypeVar("_V")
 ProblemKind = Literal[
     "not_a_dict",
     "unknown_key",
@@ -48,7 +69,11 @@ ProblemKind = Literal[
     "node_out_of_range",
     "epoch_not_int",
     "epoch_negative",
+    "hostname_no_number",
+    "lease_ttl_invalid",
+    "lease_database_unknown",
 ]
+MachineMode = Literal["fixed", "auto", "lease"]
 
 
 @dataclass(frozen=True)
@@ -61,11 +86,11 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class Sourced:
-    """A configured integer (``key`` is its FLAKEID key) and where it came from."""
+class Sourced(Generic[_V]):
+    """A configured value (``key`` is its FLAKEID key) and where it came from."""
 
     key: str
-    value: int
+    value: _V
     source: Source
     #: ``FLAKEID['machine_id']``, ``FLAKEID_MACHINE_ID``, or ``None`` for a default.
     origin: str | None = None
@@ -82,13 +107,21 @@ class Sourced:
 
 @dataclass(frozen=True)
 class NodeIdentity:
-    datacenter_id: Sourced
-    machine_id: Sourced
+    """The configured node: a datacenter number, and a machine number, ``auto`` or ``lease``."""
+
+    datacenter_id: Sourced[int]
+    machine_id: Sourced[int | Literal["auto", "lease"]]
 
     @property
     def is_explicit(self) -> bool:
         """True when the setting or the environment gives at least one of the two IDs."""
         return {self.datacenter_id.source, self.machine_id.source} != {"default"}
+
+    @property
+    def machine_mode(self) -> MachineMode:
+        """``fixed`` for a number, else how the machine ID is found: ``auto`` or ``lease``."""
+        value = self.machine_id.value
+        return "fixed" if isinstance(value, int) else value
 
 
 @dataclass(frozen=True)
@@ -97,7 +130,10 @@ class Config:
 
     layout: Layout
     node: NodeIdentity
-    epoch_ms: Sourced
+    epoch_ms: Sourced[int]
+    #: Seconds a leased machine ID stays valid without renewal, and the database holding it.
+    lease_ttl: float = DEFAULT_LEASE_TTL
+    lease_database: str = "default"
 
     @property
     def preset_name(self) -> str | None:
@@ -120,61 +156,62 @@ def validate() -> tuple[Config | None, list[Problem]]:
 class _State(NamedTuple):
     config: Config | None
     problems: list[Problem]
-    generator: SnowflakeGenerator | None
 
 
 _lock = threading.Lock()
 _state: _State | None = None
+_running: Running | None = None
 
 
-def _load() -> _State:
-    config, problems = validate()
-    if config is None:
-        return _State(None, problems, None)
-    layout, node = config.layout, config.node
-    generator = SnowflakeGenerator(
-        timestamp_bits=layout.timestamp_bits,
-        datacenter_bits=layout.datacenter_bits,
-        machine_bits=layout.machine_bits,
-        sequence_bits=layout.sequence_bits,
-        epoch_ms=layout.epoch_ms,
-        datacenter_id=node.datacenter_id.value,
-        machine_id=node.machine_id.value,
+def _invalid(problems: list[Problem]) -> ConfigurationError:
+    first = problems[0].message.rstrip(".")
+    more = len(problems) - 1
+    also = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return ConfigurationError(
+        f"Invalid {SETTING_NAME}: {first}{also}. Run 'manage.py check' for details."
     )
-    return _State(config, [], generator)
 
 
-def _loaded() -> tuple[Config, SnowflakeGenerator]:
+def get_config() -> Config:
+    """The configuration in ``settings.FLAKEID``, read once; raises :class:`ConfigurationError`.
+
+    Unlike :func:`get_generator` it claims nothing.
+    """
     global _state
     state = _state
     if state is None:
         with _lock:
-            # Two threads racing here must not each build a generator: two generators with
-            # the same node identity in one process would hand out the same IDs.
             if _state is None:
-                _state = _load()
+                _state = _State(*validate())
             state = _state
-    if state.config is None or state.generator is None:
-        first = state.problems[0].message.rstrip(".")
-        more = len(state.problems) - 1
-        also = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        raise ConfigurationError(
-            f"Invalid {SETTING_NAME}: {first}{also}. Run 'manage.py check' for details."
-        )
-    return state.config, state.generator
+    if state.config is None:
+        raise _invalid(state.problems)
+    return state.config
+
+
+def get_running() -> Running:
+    """The process's generator with its host claim or database lease, built on first use."""
+    global _running
+    running = _running
+    if running is None:
+        config = get_config()
+        with _lock:
+            # Two threads racing here must not each build a generator: two generators with
+            # the same node identity in one process would hand out the same IDs. A failed
+            # claim is not kept, so the next request tries again.
+            if _running is None:
+                _running = identity.start(config, clear_cache)
+            running = _running
+    return running
 
 
 def get_generator() -> SnowflakeGenerator:
     """The process's generator, built from ``settings.FLAKEID`` on first use.
 
-    Raises :class:`ConfigurationError` when the setting is invalid.
+    Raises :class:`ConfigurationError` when the setting is invalid, and the claim's error
+    (such as :class:`NodeInUseError`) when the node cannot be had.
     """
-    return _loaded()[1]
-
-
-def get_config() -> Config:
-    """The configuration behind :func:`get_generator`; raises :class:`ConfigurationError`."""
-    return _loaded()[0]
+    return get_running().generator
 
 
 def get_layout() -> Layout:
@@ -183,10 +220,23 @@ def get_layout() -> Layout:
 
 
 def clear_cache() -> None:
-    """Forget the configuration and generator so the next use reads the setting again."""
-    global _state
+    """Release the node and forget the generator, so the next use reads the setting again."""
+    global _state, _running
     with _lock:
-        _state = None
+        running, _state, _running = _running, None, None
+    if running is not None:
+        running.release()
+
+
+def _forget_after_fork() -> None:
+    # The child's inherited generator refuses to run; dropping it lets the child build its own
+    # under a claim of its own. Nothing is released: the claims and the lease are the parent's.
+    global _state, _running, _lock
+    _state, _running, _lock = None, None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @receiver(setting_changed)
@@ -240,9 +290,11 @@ class _Reader:
         if widths is not None and epoch is not None:
             layout = Layout(**widths, epoch_ms=epoch.value)
         node = self.read_node(setting, layout)
-        if self.problems or layout is None or node is None or epoch is None:
+        lease = self.read_lease(setting)
+        if self.problems or layout is None or node is None or epoch is None or lease is None:
             return None, self.problems
-        return Config(layout=layout, node=node, epoch_ms=epoch), []
+        ttl, database = lease
+        return Config(layout, node, epoch, lease_ttl=ttl, lease_database=database), []
 
     def check_keys(self, setting: Mapping[Any, Any]) -> None:
         for key in setting:
@@ -344,59 +396,89 @@ class _Reader:
         too_small = any(widths[name] < 1 for name in ("timestamp_bits", "sequence_bits"))
         return None if total != ID_BITS or too_small else widths
 
-    def read_int(self, setting: Mapping[Any, Any], key: str) -> Sourced | None:
+    def read_value(
+        self, setting: Mapping[Any, Any], key: str, words: tuple[str, ...] = ()
+    ) -> Sourced[int | str] | None:
         """A value from the setting, else its environment variable, else the default.
 
-        Returns None (after recording the problem) when the value is not an integer.
+        Besides integers, ``words`` are accepted; ``hostname`` becomes the number the host's
+        name ends with. Returns None (after recording the problem) for anything else.
         """
         where = _key(key)
+        variable = ENVIRONMENT_VARIABLES[key]
+        allowed = "an integer" + "".join(f" or {word!r}" for word in words)
         value = setting.get(key)
         if value is not None:
-            if not _is_int(value):
+            if not (_is_int(value) or value in words):
                 kind: ProblemKind = "epoch_not_int" if key == "epoch_ms" else "node_not_int"
                 self.problem(
                     kind,
-                    f"{where} must be an integer, not {_type_name(value)} {value!r}.",
+                    f"{where} must be {allowed}, not {_type_name(value)} {value!r}.",
                     f"Set {where} to a whole number"
-                    + (" of milliseconds since 1970." if key == "epoch_ms" else "."),
+                    + (" of milliseconds since 1970." if key == "epoch_ms" else ".")
+                    + (f" It also accepts {', '.join(map(repr, words))}." if words else ""),
                 )
                 return None
-            return Sourced(key, int(value), "setting", where)
-        variable = ENVIRONMENT_VARIABLES[key]
-        try:
-            from_environment = int_from_env(variable, self.environ)
-        except ConfigurationError:
+            sourced: Sourced[int | str] = Sourced(key, value, "setting", where)
+        elif variable in self.environ and self.environ[variable].strip() in words:
+            sourced = Sourced(key, self.environ[variable].strip(), "environment", variable)
+        else:
+            try:
+                from_environment = int_from_env(variable, self.environ)
+            except ConfigurationError:
+                self.problem(
+                    "environment_not_int",
+                    f"Environment variable {variable}={self.environ[variable]!r} is not {allowed}.",
+                    f"Set {variable} to a whole number, or unset it.",
+                )
+                return None
+            if from_environment is None:
+                return Sourced(key, _DEFAULTS[key], "default")
+            sourced = Sourced(key, from_environment, "environment", variable)
+        return self.resolve_hostname(sourced) if sourced.value == "hostname" else sourced
+
+    def resolve_hostname(self, sourced: Sourced[int | str]) -> Sourced[int | str] | None:
+        host = socket.gethostname()
+        number = _TRAILING_NUMBER.search(host)
+        if number is None:
             self.problem(
-                "environment_not_int",
-                f"Environment variable {variable}={self.environ[variable]!r} is not an integer.",
-                f"Set {variable} to a whole number, or unset it.",
+                "hostname_no_number",
+                f"{sourced.target} is 'hostname', but the host name {host!r} does not end "
+                "with a number.",
+                "Use 'hostname' only where host names end with their ordinal, like a "
+                "Kubernetes StatefulSet's web-0, web-1, ...; otherwise set a number.",
             )
             return None
-        if from_environment is not None:
-            return Sourced(key, from_environment, "environment", variable)
-        return Sourced(key, _DEFAULTS[key], "default")
+        origin = f"{sourced.origin or _key(sourced.key)} = 'hostname' ({host})"
+        return Sourced(sourced.key, int(number.group(1)), sourced.source, origin)
 
-    def read_epoch(self, setting: Mapping[Any, Any]) -> Sourced | None:
-        epoch = self.read_int(setting, "epoch_ms")
-        if epoch is not None and epoch.value < 0:
+    def read_epoch(self, setting: Mapping[Any, Any]) -> Sourced[int] | None:
+        epoch = self.read_value(setting, "epoch_ms")
+        if epoch is None or not isinstance(epoch.value, int):
+            return None
+        if epoch.value < 0:
             self.problem(
                 "epoch_negative",
                 f"epoch_ms {epoch.value} from {epoch.describe()} is before 1970.",
                 f"Set {epoch.target} to 0 or more, e.g. {DEFAULT_EPOCH_MS} (2020-01-01).",
             )
             return None
-        return epoch
+        return Sourced(epoch.key, epoch.value, epoch.source, epoch.origin)
 
     def read_node(self, setting: Mapping[Any, Any], layout: Layout | None) -> NodeIdentity | None:
-        """The node-identity step: each ID from the setting, else the environment, else 0."""
-        datacenter = self.read_int(setting, "datacenter_id")
-        machine = self.read_int(setting, "machine_id")
+        """The datacenter (a number) and the machine (a number, ``auto`` or ``lease``)."""
+        datacenter = self.read_value(setting, "datacenter_id", ("hostname",))
+        machine = self.read_value(setting, "machine_id", MACHINE_WORDS)
         if layout is not None:
             for sourced, bits, top, field in (
                 (datacenter, layout.datacenter_bits, layout.max_datacenter_id, "datacenter"),
                 (machine, layout.machine_bits, layout.max_machine_id, "machine"),
             ):
-                if sourced is not None and not 0 <= sourced.value <= top:
+                if (
+                    sourced is not None
+                    and isinstance(sourced.value, int)
+                    and not 0 <= sourced.value <= top
+                ):
                     target = sourced.target
                     hint = (
                         f"Set {target} to an integer from 0 to {top}."
@@ -410,6 +492,30 @@ class _Reader:
                         f"for {bits} {field} bits (0 to {top}).",
                         hint,
                     )
-        if datacenter is None or machine is None:
+        if datacenter is None or machine is None or not isinstance(datacenter.value, int):
             return None
-        return NodeIdentity(datacenter, machine)
+        return NodeIdentity(
+            Sourced(datacenter.key, datacenter.value, datacenter.source, datacenter.origin),
+            Sourced(machine.key, machine.value, machine.source, machine.origin),  # type: ignore[arg-type]
+        )
+
+    def read_lease(self, setting: Mapping[Any, Any]) -> tuple[float, str] | None:
+        ttl = setting.get("lease_ttl", DEFAULT_LEASE_TTL)
+        database = setting.get("lease_database", "default")
+        valid = True
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
+            self.problem(
+                "lease_ttl_invalid",
+                f"{_key('lease_ttl')} must be a number of seconds above 0, not {ttl!r}.",
+                f"Set {_key('lease_ttl')} to e.g. {DEFAULT_LEASE_TTL:g}; leases are renewed "
+                "every third of it.",
+            )
+            valid = False
+        if database not in settings.DATABASES:
+            self.problem(
+                "lease_database_unknown",
+                f"{_key('lease_database')} {database!r} is not a database in DATABASES.",
+                f"Set it to one of {', '.join(map(repr, settings.DATABASES))}.",
+            )
+            valid = False
+        return (float(ttl), str(database)) if valid else None

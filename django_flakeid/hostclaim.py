@@ -158,6 +158,35 @@ def claim_free_machine(
     )
 
 
+def held_on_host(
+    layout: Layout, datacenter_id: int, lock_dir: Path | None = None
+) -> list[tuple[int, str]]:
+    """The machine IDs of the datacenter that live processes of this host hold, with holders.
+
+    Only looks: a lock that is free is let go at once.
+    """
+    if fcntl is None:  # pragma: no cover - Windows
+        return []
+    directory = lock_dir or default_lock_dir()
+    held = []
+    for machine_id in range(layout.max_machine_id + 1):
+        path = _lock_path(directory, layout, datacenter_id, machine_id)
+        if path in _held:
+            held.append((machine_id, f"pid {os.getpid()} (this process)"))
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            held.append((machine_id, _holder(path)))
+        finally:
+            os.close(fd)
+    return held
+
+
 def _drop_inherited() -> None:
     # The parent still holds these locks; the child's copies must not keep them alive after
     # the parent exits, nor let the child think it owns them. The registry lock may have been

@@ -163,3 +163,20 @@ def test_unusable_lock_dir_is_a_configuration_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(ConfigurationError, match="FLAKEID_LOCK_DIR"):
         hostclaim.claim_node(TWITTER, 0, 0, blocker / "locks")
+
+
+def test_held_on_host_lists_live_holders_only(tmp_path):
+    holder = run_holder(tmp_path, "hostclaim.claim_node(Layout(41, 0, 2, 20), 0, 0, lock_dir)")
+    try:
+        mine = hostclaim.claim_node(SMALL, 0, 2, tmp_path)
+        gone = run_holder(tmp_path, "hostclaim.claim_node(Layout(41, 0, 2, 20), 0, 1, lock_dir)")
+        stop(gone)  # machine 1's lock file stays behind, unlocked
+        hostclaim.claim_node(SMALL, 0, 3, tmp_path)
+        hostclaim.claim_node(SMALL, 0, 3, tmp_path).release()
+        listed = dict(hostclaim.held_on_host(SMALL, 0, tmp_path))
+    finally:
+        stop(holder)
+    assert set(listed) == {0, 2}
+    assert listed[0].startswith(f"pid {holder.pid} ")
+    assert listed[2] == f"pid {os.getpid()} (this process)"
+    assert mine.machine_id == 2

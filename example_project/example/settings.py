@@ -74,10 +74,9 @@ USE_TZ = True
 TIME_ZONE = "Europe/Paris"
 STATIC_URL = "static/"
 
-# One datacenter, one machine. On real servers leave datacenter_id and machine_id out and set
-# FLAKEID_DATACENTER_ID and FLAKEID_MACHINE_ID to different values on each host instead.
+# Datacenter 1. The machine ID comes from FLAKEID_MACHINE_ID when set (a number, or "lease" to
+# lease one from the database), else each process claims a free one on this host ("auto").
 FLAKEID = {
     "preset": "twitter",
     "datacenter_id": 1,
-    "machine_id": 1,
 }

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from django.utils import timezone
 
 from ... import conf
 from ...errors import FlakeIDError
+from ...hostclaim import held_on_host
 from ...layout import MAX_ID, WIDTH_NAMES, DecodedID, Layout
 from ...presets import ALL_PRESETS
 from ...timefmt import ms_to_iso
@@ -28,7 +30,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         subcommands = parser.add_subparsers(
-            dest="subcommand", required=True, title="subcommands", metavar="{decode,generate,info}"
+            dest="subcommand",
+            required=True,
+            title="subcommands",
+            metavar="{decode,generate,info,leases}",
         )
 
         decode = subcommands.add_parser(
@@ -72,6 +77,17 @@ class Command(BaseCommand):
         )
         self.add_format_argument(info)
 
+        leases = subcommands.add_parser(
+            "leases",
+            help="List the machine IDs leased in the database.",
+            description="List the machine IDs leased in the database (machine_id 'lease'): "
+            "datacenter, machine, holder host and pid, expiry and high-water mark.",
+        )
+        leases.add_argument(
+            "--all", action="store_true", help="Also list machine IDs that are free now."
+        )
+        self.add_format_argument(leases)
+
     def add_format_argument(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--format",
@@ -86,6 +102,8 @@ class Command(BaseCommand):
             self.decode(options)
         elif subcommand == "generate":
             self.generate(options)
+        elif subcommand == "leases":
+            self.leases(options)
         else:
             self.info(options)
 
@@ -158,6 +176,7 @@ class Command(BaseCommand):
         config = _configured(conf.get_config)
         layout, node, epoch = config.layout, config.node, config.epoch_ms
         capacity = layout.capacity()
+        claims = self.claims(config)
         if options["format"] == "json":
             self.write_json(
                 {
@@ -170,6 +189,7 @@ class Command(BaseCommand):
                     "datacenter_id_source": node.datacenter_id.source,
                     "machine_id": node.machine_id.value,
                     "machine_id_source": node.machine_id.source,
+                    "claims": claims,
                     "capacity": {
                         "years": capacity.timestamp_range_years,
                         "datacenters": capacity.max_datacenters,
@@ -192,7 +212,9 @@ class Command(BaseCommand):
                     f"Epoch       {ms_to_iso(layout.epoch_ms)} "
                     f"({layout.epoch_ms} ms, {epoch.describe()})",
                     f"Datacenter  {node.datacenter_id.value} ({node.datacenter_id.describe()})",
-                    f"Machine     {node.machine_id.value} ({node.machine_id.describe()})",
+                    f"Machine     {node.machine_id.value} ({node.machine_id.describe()})"
+                    + _MACHINE_MODES[node.machine_mode].format(database=config.lease_database),
+                    f"Claims      {_describe_claims(claims, node.machine_mode)}",
                     f"Capacity    {capacity.timestamp_range_years} years, "
                     f"{_count(capacity.max_datacenters, 'datacenter')} x "
                     f"{_count(capacity.max_machines_per_dc, 'machine')} "
@@ -203,8 +225,100 @@ class Command(BaseCommand):
             )
         )
 
+    def claims(self, config: conf.Config) -> list[dict[str, Any]]:
+        """Who holds machine IDs of this layout and datacenter now, without claiming any."""
+        datacenter = config.node.datacenter_id.value
+        if config.node.machine_mode == "lease":
+            return [
+                {"machine_id": row["machine_id"], "holder": f"{row['host']} pid {row['pid']}"}
+                for row in self.lease_rows(config.lease_database, config.layout, datacenter)
+            ]
+        return [
+            {"machine_id": machine, "holder": holder}
+            for machine, holder in held_on_host(config.layout, datacenter)
+        ]
+
+    def lease_rows(
+        self, using: str, layout: Layout | None = None, datacenter: int | None = None
+    ) -> list[dict[str, Any]]:
+        from ...leases import layout_key
+        from ...models import NodeLease
+
+        rows = NodeLease.objects.using(using).exclude(holder="")
+        if layout is not None:
+            rows = rows.filter(layout=layout_key(layout), datacenter_id=datacenter)
+        try:
+            return list(rows.values())
+        except DatabaseError as error:
+            raise CommandError(
+                f"Cannot read the leases from database '{using}' ({error}); "
+                "run 'manage.py migrate django_flakeid'."
+            ) from None
+
+    def leases(self, options: dict[str, Any]) -> None:
+        from ...models import NodeLease
+
+        using = _configured(conf.get_config).lease_database
+        rows = NodeLease.objects.using(using).all()
+        if not options["all"]:
+            rows = rows.exclude(holder="")
+        try:
+            found = list(rows)
+        except DatabaseError as error:
+            raise CommandError(
+                f"Cannot read the leases from database '{using}' ({error}); "
+                "run 'manage.py migrate django_flakeid'."
+            ) from None
+        records = [
+            {
+                "layout": row.layout,
+                "datacenter_id": row.datacenter_id,
+                "machine_id": row.machine_id,
+                "host": row.host if row.holder else None,
+                "pid": row.pid if row.holder else None,
+                "expires_at": row.expires_at.isoformat() if row.expires_at and row.holder else None,
+                "high_water_ms": row.high_water_ms,
+                "high_water_at": ms_to_iso(row.high_water_ms) if row.high_water_ms else None,
+            }
+            for row in found
+        ]
+        if options["format"] == "json":
+            self.write_json(records)
+            return
+        if not records:
+            self.stdout.write("No machine ID is leased." if not options["all"] else "No leases.")
+            return
+        lines = [f"{'layout':24} {'dc':>3} {'machine':>7}  {'holder':32} {'expires':25} high-water"]
+        for row, record in zip(found, records, strict=True):
+            holder = f"{row.host} pid {row.pid}" if row.holder else "free"
+            expires = (
+                timezone.localtime(row.expires_at).isoformat(timespec="seconds")
+                if row.expires_at and row.holder
+                else "-"
+            )
+            lines.append(
+                f"{row.layout:24} {row.datacenter_id:>3} {row.machine_id:>7}  "
+                f"{holder:32} {expires:25} {record['high_water_at'] or '-'}"
+            )
+        self.stdout.write("\n".join(lines))
+
     def write_json(self, data: object) -> None:
         self.stdout.write(json.dumps(data, indent=2))
+
+
+_MACHINE_MODES = {
+    "fixed": "",
+    "auto": ": each process claims the lowest machine ID free on this host",
+    "lease": ": each process leases a machine ID from database '{database}'",
+}
+
+
+def _describe_claims(claims: list[dict[str, Any]], mode: str) -> str:
+    where = "leased in the database" if mode == "lease" else "held on this host"
+    if not claims:
+        return f"none {where}"
+    listed = ", ".join(f"{claim['machine_id']} ({claim['holder']})" for claim in claims)
+    return f"{where}: {listed}"
 
 
 def _configured(getter: Callable[[], _T]) -> _T:

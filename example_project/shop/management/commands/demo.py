@@ -22,18 +22,16 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0)
         try:
             config = conf.get_config()
+            generator = conf.get_generator()
         except FlakeIDError as error:
             raise CommandError(str(error)) from None
         node = config.node
         datacenter, machine = node.datacenter_id, node.machine_id
-        sources = (
-            f"from the {machine.source}"
-            if datacenter.source == machine.source
-            else f"datacenter from the {datacenter.source}, machine from the {machine.source}"
-        )
+        how = "" if node.machine_mode == "fixed" else f", {machine.value}"
         self.stdout.write(
-            f"FLAKEID: {config.preset_name or 'custom'} layout, datacenter {datacenter.value}, "
-            f"machine {machine.value} ({sources})"
+            f"FLAKEID: {config.preset_name or 'custom'} layout, datacenter "
+            f"{generator.datacenter_id} ({datacenter.describe()}), machine "
+            f"{generator.machine_id} ({machine.describe()}{how})"
         )
 
         with transaction.atomic():
