@@ -21,13 +21,9 @@ def orders(request: HttpRequest) -> JsonResponse:
         email="api@example.com", defaults={"name": "API client"}
     )
     order = Order.objects.create(customer=customer)
-    decoded = Order._meta.get_field("id").decode(order.pk)  # type: ignore[attr-defined]
+    field = Order._meta.get_field("id")
+    assert isinstance(field, SnowflakeField)
+    decoded = field.decode(order.pk)
     # As a string: JavaScript numbers cannot hold every 64-bit ID exactly.
-    return JsonResponse(
-        {
-            "id": str(order.pk),
-            "machine_id": decoded.machine_id,
-            "generated_at": decoded.generated_at,
-        },
-        status=201,
-    )
+    body = {"id": str(order.pk), "machine_id": decoded.machine_id, "at": decoded.generated_at}
+    return JsonResponse(body, status=201)
