@@ -90,15 +90,15 @@ def _holder(path: Path) -> str:
 def try_claim(
     layout: Layout, datacenter_id: int, machine_id: int, lock_dir: Path | None = None
 ) -> NodeClaim | None:
-    """Claim the node for this process; None when another live process holds it."""
+    """Claim the node for this process; None when a live process (this one too) holds it."""
     if fcntl is None:  # pragma: no cover - Windows
         raise ConfigurationError("node claims need flock(), which this platform lacks")
     directory = lock_dir or default_lock_dir()
     path = _lock_path(directory, layout, datacenter_id, machine_id)
     with _registry_lock:
-        held = _held.get(path)
-        if held is not None:
-            return held
+        if path in _held:
+            # Held by another generator of this very process: just as unsafe to share.
+            return None
         _ensure_dir(directory)
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)

@@ -55,10 +55,14 @@ def stop(proc: subprocess.Popen[str]) -> None:
     proc.communicate("", timeout=10)
 
 
-def test_claim_is_reentrant_within_a_process(tmp_path):
+def test_a_node_is_claimed_once_within_a_process_too(tmp_path):
     first = hostclaim.claim_node(TWITTER, 1, 2, tmp_path)
-    assert hostclaim.claim_node(TWITTER, 1, 2, tmp_path) is first
     assert first.path.read_text().startswith(f"pid {os.getpid()} ")
+    with pytest.raises(NodeInUseError, match=f"pid {os.getpid()} "):
+        hostclaim.claim_node(TWITTER, 1, 2, tmp_path)
+    assert hostclaim.claim_free_machine(TWITTER, 1, tmp_path).machine_id == 0
+    first.release()
+    assert hostclaim.claim_node(TWITTER, 1, 2, tmp_path).machine_id == 2
 
 
 def test_another_process_cannot_claim_a_held_node(tmp_path):
@@ -171,7 +175,6 @@ def test_held_on_host_lists_live_holders_only(tmp_path):
         mine = hostclaim.claim_node(SMALL, 0, 2, tmp_path)
         gone = run_holder(tmp_path, "hostclaim.claim_node(Layout(41, 0, 2, 20), 0, 1, lock_dir)")
         stop(gone)  # machine 1's lock file stays behind, unlocked
-        hostclaim.claim_node(SMALL, 0, 3, tmp_path)
         hostclaim.claim_node(SMALL, 0, 3, tmp_path).release()
         listed = dict(hostclaim.held_on_host(SMALL, 0, tmp_path))
     finally:

@@ -1,0 +1,151 @@
+"""Processes of one host never share a node: they get disjoint IDs or a clear refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from array import array
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+import django_flakeid
+from django_flakeid import conf, hostclaim
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Configures Django (or not), waits for 'go', makes 200k IDs one by one, saves them, reports,
+# and keeps its claim until told to exit, so that both processes really overlap.
+WORKER = """
+import json, os, sys
+from array import array
+mode, out = sys.argv[1], sys.argv[2]
+if mode != "core":
+    import django
+    from django.conf import settings
+    extra = {} if mode == "absent" else {"FLAKEID": json.loads(mode)}
+    settings.configure(INSTALLED_APPS=["django_flakeid"], DATABASES={}, **extra)
+    django.setup()
+import django_flakeid
+sys.stdin.readline()
+try:
+    ids = array("q", (django_flakeid.next_id() for _ in range(200_000)))
+except django_flakeid.FlakeIDError as error:
+    print(json.dumps({"error": type(error).__name__, "message": str(error)}), flush=True)
+else:
+    with open(out, "wb") as handle:
+        ids.tofile(handle)
+    print(json.dumps({"pid": os.getpid()}), flush=True)
+sys.stdin.read()
+"""
+
+
+def race(mode: str, tmp_path: Path) -> list[tuple[dict[str, str], array[int]]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "FLAKEID_"))}
+    env |= {"FLAKEID_LOCK_DIR": str(tmp_path / "locks"), "PYTHONPATH": str(ROOT)}
+    outputs = [tmp_path / f"ids-{n}.bin" for n in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(WORKER), mode, str(out)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for out in outputs
+    ]
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    results = []
+    for worker, out in zip(workers, outputs, strict=True):
+        assert worker.stdout is not None
+        report = json.loads(worker.stdout.readline())
+        ids: array[int] = array("q")
+        if "pid" in report:
+            with out.open("rb") as handle:
+                ids.fromfile(handle, 200_000)
+        results.append((report, ids))
+    for worker in workers:
+        worker.communicate("", timeout=60)
+    return results
+
+
+def assert_disjoint_or_refused(results: list[tuple[dict[str, str], array[int]]]) -> str:
+    (first, first_ids), (second, second_ids) = results
+    refused = [report for report in (first, second) if "error" in report]
+    if not refused:
+        assert len(set(first_ids)) == len(set(second_ids)) == 200_000
+        assert not set(first_ids) & set(second_ids)
+        return "disjoint"
+    assert len(refused) == 1, refused
+    winner = first if refused[0] is second else second
+    assert refused[0]["error"] == "NodeInUseError"
+    assert f"pid {winner['pid']}" in refused[0]["message"]
+    return "refused"
+
+
+@pytest.mark.slow
+def test_fixed_node_in_two_processes_is_refused(tmp_path):
+    results = race(json.dumps({"datacenter_id": 1, "machine_id": 7}), tmp_path)
+    assert assert_disjoint_or_refused(results) == "refused"
+    (message,) = [report["message"] for report, _ in results if "message" in report]
+    assert "datacenter_id=1 machine_id=7" in message
+    assert "'machine_id': 'auto' (one host) or 'lease' (many hosts)" in message
+
+
+@pytest.mark.slow
+def test_without_flakeid_two_processes_get_disjoint_ids(tmp_path):
+    results = race("absent", tmp_path)
+    assert assert_disjoint_or_refused(results) == "disjoint"
+    machines = {
+        django_flakeid.make_generator("twitter").decode(ids[0]).machine_id for _, ids in results
+    }
+    assert machines == {0, 1}
+
+
+@pytest.mark.slow
+def test_plain_python_default_in_two_processes_is_refused(tmp_path):
+    assert assert_disjoint_or_refused(race("core", tmp_path)) == "refused"
+
+
+def test_auto_picks_the_next_machine_when_one_is_held(settings):
+    settings.FLAKEID = {"machine_id": "auto"}
+    held = hostclaim.claim_node(conf.get_layout(), 0, 0)
+    try:
+        assert conf.get_generator().machine_id == 1
+        assert isinstance(conf.get_running().claim, hostclaim.NodeClaim)
+    finally:
+        conf.clear_cache()
+        held.release()
+
+
+def test_clear_cache_releases_the_claim(settings):
+    settings.FLAKEID = {"datacenter_id": 2, "machine_id": 3}
+    claim = conf.get_running().claim
+    assert claim is not None
+    conf.clear_cache()
+    assert claim.path not in hostclaim._held
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lease_is_taken_off_the_event_loop():
+    async def first_id_in_async_view() -> tuple[int, int]:
+        generator = conf.get_generator()
+        return generator.next_id(), generator.machine_id
+
+    with override_settings(FLAKEID={"machine_id": "lease", "datacenter_id": 5}):
+        try:
+            uid, machine = asyncio.run(first_id_in_async_view())
+            running = conf.get_running()
+            assert running.lease is not None
+            assert running.lease.machine_id == machine
+            assert conf.get_layout().decode(uid).datacenter_id == 5
+        finally:
+            conf.clear_cache()
