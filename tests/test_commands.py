@@ -221,6 +221,7 @@ class TestInfo:
             "Epoch       2020-01-01T00:00:00.000Z (1577836800000 ms, default)\n"
             "Datacenter  1 (setting FLAKEID['datacenter_id'])\n"
             "Machine     7 (setting FLAKEID['machine_id'])\n"
+            "Claims      none held on this host\n"
             "Capacity    69.7 years, 32 datacenters x 32 machines (1,024 nodes), "
             "4,096,000 IDs/s per node\n"
             "Runs out    2089-09-06T15:47:35.551Z\n"
@@ -240,6 +241,7 @@ class TestInfo:
             "(1600000000000 ms, environment FLAKEID_EPOCH_MS)\n"
             "Datacenter  0 (default)\n"
             "Machine     3 (environment FLAKEID_MACHINE_ID)\n"
+            "Claims      none held on this host\n"
             "Capacity    139.4 years, 1 datacenter x 1,024 machines (1,024 nodes), "
             "2,048,000 IDs/s per node\n"
             "Runs out    2160-01-26T20:01:51.103Z\n"
@@ -264,6 +266,7 @@ class TestInfo:
             "datacenter_id_source": "environment",
             "machine_id": 5,
             "machine_id_source": "setting",
+            "claims": [],
             "capacity": {
                 "years": 69.7,
                 "datacenters": 32,
@@ -282,19 +285,100 @@ class TestInfo:
             message = fails("info")
 
         assert message == (
-            "Invalid FLAKEID: Environment variable FLAKEID_MACHINE_ID='seven' is not an integer. "
-            "Run 'manage.py check' for details."
+            "Invalid FLAKEID: Environment variable FLAKEID_MACHINE_ID='seven' is not an integer "
+            "or 'auto' or 'lease' or 'hostname'. Run 'manage.py check' for details."
         )
+
+
+class TestInfoClaims:
+    def test_claims_of_running_processes_are_listed(self) -> None:
+        with override_settings(FLAKEID={"datacenter_id": 3}):
+            conf.get_generator()  # this process claims machine 0 of datacenter 3
+            output = run("info")
+            info = json.loads(run("info", "--format", "json"))
+
+        assert (
+            "Machine     auto (default): each process claims the lowest machine ID free on "
+            "this host\n"
+        ) in output
+        assert f"Claims      held on this host: 0 (pid {os.getpid()} (this process))\n" in output
+        assert info["machine_id"] == "auto"
+        assert info["claims"] == [{"machine_id": 0, "holder": f"pid {os.getpid()} (this process)"}]
+
+    def test_info_never_claims(self) -> None:
+        with override_settings(FLAKEID={"datacenter_id": 4, "machine_id": 9}):
+            run("info")
+            held = json.loads(run("info", "--format", "json"))["claims"]
+
+        assert held == []
+
+    @pytest.mark.django_db(transaction=True)
+    def test_leased_machines_are_listed(self) -> None:
+        with override_settings(FLAKEID={"datacenter_id": 6, "machine_id": "lease"}):
+            lease = conf.get_running().lease
+            assert lease is not None
+            output = run("info")
+            leases = json.loads(run("leases", "--format", "json"))
+            table = run("leases")
+            everything = json.loads(run("leases", "--all", "--format", "json"))
+            conf.clear_cache()
+            after = run("leases")
+
+        assert (
+            "Machine     lease (setting FLAKEID['machine_id']): each process leases a machine "
+            "ID from database 'default'\n"
+        ) in output
+        host = lease.holder.split(":")[0]
+        assert f"Claims      leased in the database: 0 ({host} pid {os.getpid()})\n" in output
+        assert [(row["datacenter_id"], row["machine_id"], row["pid"]) for row in leases] == [
+            (6, 0, os.getpid())
+        ]
+        assert leases[0]["high_water_ms"] == lease.until_ms
+        assert table.splitlines()[0].split() == [
+            "layout",
+            "dc",
+            "machine",
+            "holder",
+            "expires",
+            "high-water",
+        ]
+        assert table.splitlines()[1].split()[:6] == [
+            "41-5-5-12@1577836800000",
+            "6",
+            "0",
+            host,
+            "pid",
+            str(os.getpid()),
+        ]
+        assert len(everything) == 32
+        assert after == "No machine ID is leased.\n"
+
+    @pytest.mark.django_db
+    def test_leases_without_the_table_is_a_command_error(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from django.db import ProgrammingError
+        from django.db.models.query import QuerySet
+
+        def missing_table(self: QuerySet[Any]) -> None:
+            raise ProgrammingError('relation "django_flakeid_nodelease" does not exist')
+
+        monkeypatch.setattr(QuerySet, "_fetch_all", missing_table)
+        message = fails("leases")
+        assert message.startswith("Cannot read the leases from database 'default' (")
+        assert message.endswith("); run 'manage.py migrate django_flakeid'.")
 
 
 class TestCommandLine:
     def test_subcommand_required(self) -> None:
-        assert fails() == ("Error: the following arguments are required: {decode,generate,info}")
+        assert fails() == (
+            "Error: the following arguments are required: {decode,generate,info,leases}"
+        )
 
     def test_unknown_subcommand(self) -> None:
         # The wording of the list of choices differs between Python versions.
         assert fails("encode").startswith(
-            "Error: argument {decode,generate,info}: invalid choice: 'encode'"
+            "Error: argument {decode,generate,info,leases}: invalid choice: 'encode'"
         )
 
     def test_bad_input_exits_1_without_traceback(self) -> None:
