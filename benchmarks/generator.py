@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -48,6 +49,16 @@ class BareLockedGenerator:
                 self._seq = 0
             self._last = now
             return ((now - 1_577_836_800_000) << 22) | self._seq
+
+
+@dataclass
+class Row:
+    case: str
+    baseline: str
+    ours_ids_per_s: int
+    baseline_ids_per_s: int
+    ratio: float
+    target: float
 
 
 def rate_single(next_id: Callable[[], int], n: int) -> float:
@@ -137,7 +148,7 @@ def main() -> None:
             10.0,
         ),
     ]
-    rows = []
+    rows: list[Row] = []
     for name, baseline, run_ours, run_theirs, target in cases:
         ours_rates, their_rates, ratios = [], [], []
         for i in range(rounds):
@@ -150,26 +161,26 @@ def main() -> None:
             their_rates.append(b)
             ratios.append(a / b)
         rows.append(
-            {
-                "case": name,
-                "baseline": baseline,
-                "ours_ids_per_s": round(statistics.median(ours_rates)),
-                "baseline_ids_per_s": round(statistics.median(their_rates)),
-                "ratio": round(statistics.median(ratios), 2),
-                "target": target,
-            }
+            Row(
+                name,
+                baseline,
+                round(statistics.median(ours_rates)),
+                round(statistics.median(their_rates)),
+                round(statistics.median(ratios), 2),
+                target,
+            )
         )
     capacity = django_flakeid.make_generator("twitter").capacity().ids_per_sec_per_node
-    bulk_row = next(r for r in rows if r["case"] == "next_ids(1,000,000) twitter")
+    bulk = next(r for r in rows if r.case == "next_ids(1,000,000) twitter")
     rows.append(
-        {
-            "case": "next_ids(1,000,000) twitter",
-            "baseline": "layout capacity 4,096,000/s",
-            "ours_ids_per_s": bulk_row["ours_ids_per_s"],
-            "baseline_ids_per_s": capacity,
-            "ratio": round(bulk_row["ours_ids_per_s"] / capacity, 2),
-            "target": 0.9,
-        }
+        Row(
+            bulk.case,
+            "layout capacity 4,096,000/s",
+            bulk.ours_ids_per_s,
+            capacity,
+            round(bulk.ours_ids_per_s / capacity, 2),
+            0.9,
+        )
     )
     header = (
         f"{'case':38} {'compared with':28} {'ours/s':>12} {'theirs/s':>12} {'ratio':>6}  target"
@@ -177,16 +188,16 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for r in rows:
-        verdict = "ok" if r["ratio"] >= r["target"] else "MISSED"
+        verdict = "ok" if r.ratio >= r.target else "MISSED"
         print(
-            f"{r['case']:38} {r['baseline']:28} {r['ours_ids_per_s']:>12,} "
-            f"{r['baseline_ids_per_s']:>12,} {r['ratio']:>6.2f}  >= {r['target']} {verdict}"
+            f"{r.case:38} {r.baseline:28} {r.ours_ids_per_s:>12,} "
+            f"{r.baseline_ids_per_s:>12,} {r.ratio:>6.2f}  >= {r.target} {verdict}"
         )
     if args.csv:
         with args.csv.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Row)])
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(asdict(r) for r in rows)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from django.db import DatabaseError, connections, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Greatest, Now
 
 from .errors import ClockBackwardsError, FlakeIDError, NodeInUseError
@@ -51,7 +52,7 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _expires_in(ttl_seconds: float) -> ExpressionWrapper:
+def _expires_in(ttl_seconds: float) -> ExpressionWrapper[CombinedExpression]:
     return ExpressionWrapper(Now() + Value(timedelta(seconds=ttl_seconds)), DateTimeField())
 
 
