@@ -14,7 +14,7 @@ import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, NamedTuple, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeGuard, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -27,6 +27,9 @@ from .generator import SnowflakeGenerator
 from .identity import Running
 from .layout import DEFAULT_EPOCH_MS, ID_BITS, WIDTH_NAMES, Layout
 from .presets import ALL_PRESETS, PRESET_TWITTER
+
+if TYPE_CHECKING:
+    from .leases import Lease
 
 SETTING_NAME = "FLAKEID"
 SETTING_KEYS = (
@@ -200,7 +203,7 @@ def get_running() -> Running:
             # the same node identity in one process would hand out the same IDs. A failed
             # claim is not kept, so the next request tries again.
             if _running is None:
-                _running = identity.start(config, clear_cache)
+                _running = identity.start(config, _forget_lost_lease)
             running = _running
     return running
 
@@ -226,6 +229,17 @@ def clear_cache() -> None:
         running, _state, _running = _running, None, None
     if running is not None:
         running.release()
+
+
+def _forget_lost_lease(lease: Lease) -> None:
+    # Called from the renewal thread: only the generator of that very lease is dropped.
+    global _running
+    with _lock:
+        running = _running
+        if running is None or running.lease is not lease:
+            return
+        _running = None
+    running.release()
 
 
 def _forget_after_fork() -> None:

@@ -64,7 +64,7 @@ def _off_event_loop(work: Callable[[], _T]) -> _T:
         return pool.submit(in_thread).result()
 
 
-def start(config: Config, on_lease_lost: Callable[[], None]) -> Running:
+def start(config: Config, on_lease_lost: Callable[[Lease], None]) -> Running:
     """Claim the configured node and build its generator; raises a :class:`FlakeIDError`."""
     layout, node = config.layout, config.node
     datacenter = node.datacenter_id.value
@@ -83,7 +83,7 @@ def start(config: Config, on_lease_lost: Callable[[], None]) -> Running:
 
     if machine == "lease":
         lease = _off_event_loop(lambda: _acquire_lease(config))
-        lease.on_lost = on_lease_lost
+        lease.on_lost = lambda: on_lease_lost(lease)
         generator = build(lease.machine_id)
         lease.attach(generator)
         return Running(generator, lease=lease)

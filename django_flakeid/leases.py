@@ -105,8 +105,13 @@ class Lease:
 
     def renew(self) -> bool:
         """Extend the lease and the mark; False when another process has taken it over."""
+        was_lost = self.lost
         with self._mutex:
-            return not self._stop.is_set() and self._renew()
+            renewed = not self._stop.is_set() and self._renew()
+        # Outside the mutex: the callback typically releases this very lease.
+        if self.lost and not was_lost and self.on_lost is not None:
+            self.on_lost()
+        return renewed
 
     def _renew(self) -> bool:
         until = wall_ms() + int(self.ttl_seconds * 1000)
@@ -122,6 +127,11 @@ class Lease:
             )
         if not updated:
             self.lost = True
+            logger.error(
+                "lease on datacenter %s machine %s was taken over",
+                self.datacenter_id,
+                self.machine_id,
+            )
             return False
         # Only once the mark is stored may the generators stamp up to it.
         self.until_ms = max(self.until_ms, until)
@@ -160,14 +170,6 @@ class Lease:
             while not self._stop.wait(interval):
                 try:
                     if not self.renew():
-                        if self.lost:
-                            logger.error(
-                                "lease on datacenter %s machine %s was taken over",
-                                self.datacenter_id,
-                                self.machine_id,
-                            )
-                            if self.on_lost is not None:
-                                self.on_lost()
                         return
                     interval = self.ttl_seconds / 3
                 except DatabaseError as exc:

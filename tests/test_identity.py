@@ -149,3 +149,22 @@ def test_lease_is_taken_off_the_event_loop():
             assert conf.get_layout().decode(uid).datacenter_id == 5
         finally:
             conf.clear_cache()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lease_taken_over_is_replaced_on_the_next_id():
+    from django_flakeid.models import NodeLease
+
+    with override_settings(FLAKEID={"machine_id": "lease", "datacenter_id": 7}):
+        try:
+            lost = conf.get_running().lease
+            assert lost is not None
+            NodeLease.objects.filter(pk=lost.row_id).update(holder="elsewhere:1:x")
+            assert not lost.renew()
+            replacement = conf.get_running().lease
+            assert replacement is not None
+            assert replacement is not lost
+            assert replacement.machine_id != lost.machine_id
+            conf.get_generator().next_id()
+        finally:
+            conf.clear_cache()
