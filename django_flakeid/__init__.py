@@ -13,6 +13,7 @@ from .errors import (
     FlakeIDError,
     ForkedProcessError,
     InvalidIDError,
+    LeaseError,
     NodeInUseError,
     TimestampOverflowError,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "ForkedProcessError",
     "InvalidIDError",
     "Layout",
+    "LeaseError",
     "NodeInUseError",
     "SnowflakeGenerator",
     "TimestampOverflowError",

@@ -37,3 +37,7 @@ class ForkedProcessError(FlakeIDError):
 
 class NodeInUseError(FlakeIDError):
     """Another live process already generates IDs with the same node identity."""
+
+
+class LeaseError(FlakeIDError):
+    """A leased machine ID could not be claimed, or can no longer be trusted."""

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from .errors import LeaseError
 from .generator import SnowflakeGenerator
 from .hostclaim import NodeClaim, claim_free_machine, claim_node
 
@@ -107,6 +108,6 @@ def _acquire_lease(config: Config) -> Lease:
             using=config.lease_database,
         )
     except DatabaseError as error:
-        raise leases.LeaseError(
+        raise LeaseError(
             f"could not lease a machine ID from database '{config.lease_database}': {error}"
         ) from error

@@ -25,7 +25,7 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Greatest, Now
 
-from .errors import ClockBackwardsError, FlakeIDError, NodeInUseError
+from .errors import ClockBackwardsError, FlakeIDError, LeaseError, NodeInUseError
 from .generator import SnowflakeGenerator
 from .layout import Layout
 from .models import NodeLease
@@ -35,10 +35,6 @@ logger = logging.getLogger("django_flakeid.leases")
 DEFAULT_TTL_SECONDS = 30
 # A new holder whose clock is behind the previous holder's mark waits for it, up to this long.
 MAX_CATCH_UP_MS = 5_000
-
-
-class LeaseError(FlakeIDError):
-    """A leased machine ID could not be claimed, or can no longer be trusted."""
 
 
 def layout_key(layout: Layout) -> str:
