@@ -8,7 +8,6 @@ makes it unique across hosts too.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,12 +44,12 @@ class Running:
             self.claim.release()
 
 
-def _off_event_loop(work: Callable[[], _T]) -> _T:
-    """Run blocking database work where Django allows it: never in an event loop's thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return work()
+def _in_own_thread(work: Callable[[], _T]) -> _T:
+    """Run database work in a short-lived thread with database connections of its own.
+
+    Django forbids blocking queries in an event loop's thread, and a forked child's
+    connections are the parent's sockets: a thread of its own avoids both.
+    """
 
     def in_thread() -> _T:
         from django.db import connections
@@ -58,7 +57,6 @@ def _off_event_loop(work: Callable[[], _T]) -> _T:
         try:
             return work()
         finally:
-            # The helper thread ends here; its connections must not outlive it.
             connections.close_all()
 
     with ThreadPoolExecutor(1, thread_name_prefix="flakeid-claim") as pool:
@@ -83,7 +81,7 @@ def start(config: Config, on_lease_lost: Callable[[Lease], None]) -> Running:
         )
 
     if machine == "lease":
-        lease = _off_event_loop(lambda: _acquire_lease(config))
+        lease = _in_own_thread(lambda: _acquire_lease(config))
         lease.on_lost = lambda: on_lease_lost(lease)
         generator = build(lease.machine_id)
         lease.attach(generator)

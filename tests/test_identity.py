@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -166,5 +167,35 @@ def test_a_lease_taken_over_is_replaced_on_the_next_id():
             assert replacement is not lost
             assert replacement.machine_id != lost.machine_id
             conf.get_generator().next_id()
+        finally:
+            conf.clear_cache()
+
+
+# Forking while the lease's renewal thread runs is the very situation under test.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.django_db(transaction=True)
+def test_a_forked_child_leases_a_machine_of_its_own():
+    with override_settings(FLAKEID={"machine_id": "lease", "datacenter_id": 8}):
+        try:
+            parent = conf.get_generator()
+            before = parent.next_id()
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                signal.alarm(20)
+                try:
+                    child = conf.get_generator()
+                    outcome = f"{child.machine_id} {child.next_id()}"
+                except BaseException as error:
+                    outcome = f"error {error!r}"
+                os.write(write_end, outcome.encode())
+                os._exit(0)
+            os.close(write_end)
+            os.waitpid(pid, 0)
+            with os.fdopen(read_end) as pipe:
+                machine, uid = pipe.read().split()
+            assert int(machine) != parent.machine_id
+            assert conf.get_layout().decode(int(uid)).machine_id == int(machine)
+            assert parent.next_id() > before
         finally:
             conf.clear_cache()
