@@ -12,6 +12,7 @@ from typing import NoReturn
 from .errors import (
     ClockBackwardsError,
     ConfigurationError,
+    ConfigurationTypeError,
     EpochError,
     FlakeIDError,
     ForkedProcessError,
@@ -25,6 +26,7 @@ DEFAULT_DRIFT_TOLERANCE_MS = 10
 # A clock that stays behind the last stamped millisecond for this long (beyond the tolerance)
 # is treated as stuck rather than waited for forever.
 _STUCK_CLOCK_GRACE_S = 1.0
+_BEFORE_ANY_CLOCK = -(1 << 63)
 
 
 class SnowflakeGenerator:
@@ -52,7 +54,9 @@ class SnowflakeGenerator:
         layout = Layout(timestamp_bits, datacenter_bits, machine_bits, sequence_bits, epoch_ms)
         dc, machine = layout.check_node(datacenter_id, machine_id)
         if clock is not None and not callable(clock):
-            raise ConfigurationError(f"clock must be a callable returning Unix ms, got {clock!r}")
+            raise ConfigurationTypeError(
+                f"clock must be a callable returning Unix ms, got {clock!r}"
+            )
         tolerance = check_int("drift_tolerance_ms", drift_tolerance_ms)
         if tolerance < 0:
             raise ConfigurationError(f"drift_tolerance_ms must be 0 or more, got {tolerance}")
@@ -69,14 +73,15 @@ class SnowflakeGenerator:
 
         # The wall clock is read as time_ns() // 1_000_000 inline: a Python-level clock
         # function on the hot path costs about 5% of next_id().
-        self._time: Clock = clock or time.time_ns
-        self._per_ms = 1 if clock else 1_000_000
+        self._time: Clock = time.time_ns if clock is None else clock
+        self._per_ms = 1_000_000 if clock is None else 1
         self._lock = threading.Lock()
         self._shift = layout.timestamp_shift
         self._node = (dc << layout.datacenter_shift) | (machine << layout.machine_shift)
         self._block = 1 << layout.sequence_bits
-        # The millisecond being stamped, and the half-open run of IDs still free in it.
-        self._last_timestamp_ms = -1
+        # The millisecond being stamped, and the half-open run of IDs still free in it. It
+        # starts below any reading, so that even a clock before 1970 gets a clear EpochError.
+        self._last_timestamp_ms = _BEFORE_ANY_CLOCK
         self._next = 0
         self._end = 0
         # Readings at or above this floor may keep stamping the current millisecond.
@@ -98,12 +103,13 @@ class SnowflakeGenerator:
                 if uid < self._end and now >= self._floor:
                     self._next = uid + 1
                     return uid
-            self._wait_for_clock(now)
+                last = self._last_timestamp_ms
+            self._wait_for_clock(now, last)
 
     def next_ids(self, count: int) -> list[int]:
         """Return ``count`` new IDs in increasing order, reserving a millisecond's block at once."""
         if isinstance(count, bool) or not isinstance(count, int):
-            raise ConfigurationError(f"count must be an integer, got {type(count).__name__}")
+            raise ConfigurationTypeError(f"count must be an integer, got {type(count).__name__}")
         if count < 1:
             raise ConfigurationError(f"count must be >= 1, got {count}")
         ids: list[int] = []
@@ -121,11 +127,12 @@ class SnowflakeGenerator:
                 taken = min(remaining, self._end - start)
                 if taken > 0:
                     self._next = start + taken
+                last = self._last_timestamp_ms
             if taken > 0:
                 ids.extend(range(start, start + taken))
                 remaining -= taken
             else:
-                self._wait_for_clock(now)
+                self._wait_for_clock(now, last)
         return ids
 
     def stream(self) -> Iterator[int]:
@@ -194,17 +201,22 @@ class SnowflakeGenerator:
         """Refuse every millisecond after the current one; return the last one stamped."""
         with self._lock:
             self._limit_ms = min(self._limit_ms, self._last_timestamp_ms)
+            if self._limit_error is None:
+                self._limit_error = _stopped
             return self._last_timestamp_ms
 
-    def _wait_for_clock(self, now: int) -> None:
-        """Wait, without the lock, until the clock passes the last stamped millisecond."""
-        last = self._last_timestamp_ms
+    def _wait_for_clock(self, now: int, last: int) -> None:
+        """Wait, without the lock, until the clock passes ``last``, read under the lock."""
         if now < last - self.drift_tolerance_ms:
             self._raise_backwards(now, last)
-        deadline = time.monotonic() + self.drift_tolerance_ms / 1000 + _STUCK_CLOCK_GRACE_S
+        grace = self.drift_tolerance_ms / 1000 + _STUCK_CLOCK_GRACE_S
+        deadline = time.monotonic() + grace
         while now <= last:
             if time.monotonic() > deadline:
-                self._raise_backwards(now, last)
+                raise ClockBackwardsError(
+                    f"the clock has not passed the last millisecond stamped ({last} ms) in "
+                    f"{grace:.2f} s; it reads {now} ms. Check the clock of this host."
+                )
             # Sleeping (rather than spinning) releases the GIL so other threads keep going.
             time.sleep((last - now) / 1000 if last - now > 1 else 0)
             now = self._time() // self._per_ms
@@ -228,9 +240,11 @@ class SnowflakeGenerator:
         def refuse(*args: object, **kwargs: object) -> NoReturn:
             raise ForkedProcessError(message)
 
-        # Shadowing the methods on the instance leaves the hot path free of a per-call check.
+        # Shadowing the methods on the instance leaves the hot path free of a per-call check;
+        # the clock refuses too, for callers that looked the method up before the fork.
         self.next_id = refuse  # type: ignore[method-assign]
         self.next_ids = refuse  # type: ignore[method-assign]
+        self._time = refuse
         # A lock some other parent thread held at fork time would never be released here.
         self._lock = threading.Lock()
 
@@ -243,6 +257,10 @@ class SnowflakeGenerator:
 
 
 _live_generators: weakref.WeakSet[SnowflakeGenerator] = weakref.WeakSet()
+
+
+def _stopped(now: int) -> FlakeIDError:
+    return FlakeIDError(f"this generator was stopped: it stamps no new millisecond (clock: {now} ms)")
 
 
 def _after_fork_in_child() -> None:
