@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -34,9 +36,18 @@ def resolve_preset(preset: PresetArg) -> dict[str, Any]:
     )
 
 
+_PARAMETERS = tuple(inspect.signature(SnowflakeGenerator).parameters)
+
+
 def make_generator(preset: PresetArg = None, **overrides: Any) -> SnowflakeGenerator:
     """A generator from a preset (mapping, name, or None for twitter) plus keyword overrides."""
-    return SnowflakeGenerator(**{**resolve_preset(preset), **overrides})
+    options = {**resolve_preset(preset), **overrides}
+    for key in options:
+        if key not in _PARAMETERS:
+            close = difflib.get_close_matches(key, _PARAMETERS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationTypeError(f"unknown generator option {key!r}{hint}")
+    return SnowflakeGenerator(**options)
 
 
 def make_generator_from_env(

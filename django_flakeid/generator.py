@@ -260,7 +260,9 @@ _live_generators: weakref.WeakSet[SnowflakeGenerator] = weakref.WeakSet()
 
 
 def _stopped(now: int) -> FlakeIDError:
-    return FlakeIDError(f"this generator was stopped: it stamps no new millisecond (clock: {now} ms)")
+    return FlakeIDError(
+        f"this generator was stopped: it stamps no new millisecond (clock: {now} ms)"
+    )
 
 
 def _after_fork_in_child() -> None:

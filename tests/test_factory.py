@@ -247,3 +247,10 @@ class TestModuleLevel:
             (3, 5)
         }
         assert widths(default_generator()) == (53, 0, 0, 10)
+
+
+def test_unknown_option_is_a_typed_error_with_a_suggestion() -> None:
+    with pytest.raises(ConfigurationTypeError, match=r"'machine_idd'; did you mean 'machine_id'\?"):
+        make_generator("twitter", machine_idd=3)
+    with pytest.raises(ConfigurationTypeError, match=r"unknown generator option 'colour'$"):
+        make_generator({**PRESET_TWITTER, "colour": "blue"})
