@@ -14,7 +14,7 @@ import pytest
 from django.db import OperationalError, connection
 
 from django_flakeid import leases
-from django_flakeid.errors import NodeInUseError
+from django_flakeid.errors import LeaseError, NodeInUseError
 from django_flakeid.generator import SnowflakeGenerator
 from django_flakeid.layout import Layout
 from django_flakeid.models import NodeLease
@@ -94,7 +94,7 @@ def test_released_generator_stops_at_the_next_millisecond(acquire):
     last = TWITTER.decode(generator.next_id()).timestamp_ms
     lease.release()
     assert wait_until(lambda: time.time_ns() // 1_000_000 > last)
-    with pytest.raises(leases.LeaseError, match="released"):
+    with pytest.raises(LeaseError, match="released"):
         generator.next_id()
 
 
@@ -133,7 +133,7 @@ def test_an_outage_stops_ids_and_they_resume_after_it(acquire, monkeypatch):
     outage.set()
     frozen_until = lease.until_ms
     assert wait_until(lambda: time.time_ns() // 1_000_000 > frozen_until + 2)
-    with pytest.raises(leases.LeaseError, match=r"has not been renewed .*OperationalError"):
+    with pytest.raises(LeaseError, match=r"has not been renewed .*OperationalError"):
         generator.next_id()
     # Nothing past the stored mark was ever handed out.
     assert NodeLease.objects.get(pk=lease.row_id).high_water_ms == frozen_until
