@@ -48,7 +48,8 @@ def test_every_environment_variable_is_documented(variable):
 def test_every_subcommand_has_a_synopsis():
     parser = load_command_class("django_flakeid", "flakeid").create_parser("manage.py", "flakeid")
     (subparsers,) = [action for action in parser._actions if action.dest == "subcommand"]
-    names = list(subparsers.choices)  # type: ignore[attr-defined]
+    assert isinstance(subparsers.choices, dict)
+    names = list(subparsers.choices)
     assert names == ["decode", "generate", "info", "leases"]
     for name in names:
         assert f"    manage.py flakeid {name}" in README
