@@ -36,7 +36,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("django_flakeid.E014", "The epoch is in the future."),
     ("django_flakeid.E015", "The layout has run out: its timestamp cannot hold the current time."),
     ("django_flakeid.E016", "A node ID is 'hostname'; the host name ends with no number."),
-    ("django_flakeid.E017", "FLAKEID['lease_ttl'] is not a number of seconds above 0."),
+    ("django_flakeid.E017", "FLAKEID['lease_ttl'] is not a number of seconds in (0, 86400]."),
     ("django_flakeid.E018", "FLAKEID['lease_database'] is not a database in DATABASES."),
     ("django_flakeid.W001", "The layout runs out within 10 years."),
     ("django_flakeid.W002", "Deploy: machine IDs are unique per host only, and no datacenter_id "
@@ -141,7 +141,10 @@ def check_node_identity(**kwargs: Any) -> list[CheckMessage]:
                 "Machine IDs are claimed per host ('auto') and no datacenter_id is set, so two "
                 "hosts can generate the same IDs.",
                 hint="Give each host its own FLAKEID_DATACENTER_ID (or 'datacenter_id': "
-                "'hostname' on a StatefulSet), or set FLAKEID['machine_id'] to 'lease'.",
+                "'hostname' on a StatefulSet), or set FLAKEID['machine_id'] to 'lease'."
+                if config.layout.datacenter_bits
+                else "This layout has no datacenter field to tell hosts apart: set "
+                "FLAKEID['machine_id'] to 'lease'.",
                 id="django_flakeid.W002",
             )
         ]

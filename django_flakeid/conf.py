@@ -44,6 +44,7 @@ SETTING_KEYS = (
 #: Words ``machine_id`` accepts besides a number; ``datacenter_id`` accepts ``hostname`` only.
 MACHINE_WORDS = ("auto", "lease", "hostname")
 DEFAULT_LEASE_TTL = 30.0
+MAX_LEASE_TTL = 86_400.0
 ENVIRONMENT_VARIABLES = {
     "datacenter_id": "FLAKEID_DATACENTER_ID",
     "machine_id": "FLAKEID_MACHINE_ID",
@@ -105,7 +106,9 @@ class Sourced(Generic[_V]):
     @property
     def target(self) -> str:
         """What to change to set this value: its environment variable, else the setting key."""
-        return self.origin or _key(self.key)
+        if self.source == "environment":
+            return ENVIRONMENT_VARIABLES[self.key]
+        return _key(self.key)
 
 
 @dataclass(frozen=True)
@@ -226,20 +229,21 @@ def clear_cache() -> None:
     """Release the node and forget the generator, so the next use reads the setting again."""
     global _state, _running
     with _lock:
-        running, _state, _running = _running, None, None
-    if running is not None:
-        running.release()
+        # Released under the lock, so that no other thread can ask for the same node while
+        # this process still holds it.
+        if _running is not None:
+            _running.release()
+        _state, _running = None, None
 
 
 def _forget_lost_lease(lease: Lease) -> None:
     # Called from the renewal thread: only the generator of that very lease is dropped.
     global _running
     with _lock:
-        running = _running
-        if running is None or running.lease is not lease:
+        if _running is None or _running.lease is not lease:
             return
+        _running.release()
         _running = None
-    running.release()
 
 
 def _forget_after_fork() -> None:
@@ -514,13 +518,20 @@ class _Reader:
         )
 
     def read_lease(self, setting: Mapping[Any, Any]) -> tuple[float, str] | None:
-        ttl = setting.get("lease_ttl", DEFAULT_LEASE_TTL)
-        database = setting.get("lease_database", "default")
+        ttl = setting.get("lease_ttl")
+        ttl = DEFAULT_LEASE_TTL if ttl is None else ttl
+        database = setting.get("lease_database")
+        database = "default" if database is None else database
         valid = True
-        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
+        if (
+            isinstance(ttl, bool)
+            or not isinstance(ttl, int | float)
+            or not 0 < ttl <= MAX_LEASE_TTL
+        ):
             self.problem(
                 "lease_ttl_invalid",
-                f"{_key('lease_ttl')} must be a number of seconds above 0, not {ttl!r}.",
+                f"{_key('lease_ttl')} must be a number of seconds above 0 and at most "
+                f"{MAX_LEASE_TTL:g}, not {ttl!r}.",
                 f"Set {_key('lease_ttl')} to e.g. {DEFAULT_LEASE_TTL:g}; leases are renewed "
                 "every third of it.",
             )

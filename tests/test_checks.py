@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import re
 import time
 from io import StringIO
@@ -21,6 +22,10 @@ YEAR_MS = int(365.25 * 24 * 60 * 60 * 1000)
 def check_setting(setting: Any) -> list[Any]:
     with override_settings(FLAKEID=setting):
         return checks.check_setting()
+
+
+def set_hostname(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setattr("django_flakeid.conf.socket.gethostname", lambda: name)
 
 
 def now_ms() -> int:
@@ -88,7 +93,8 @@ class TestCheckSetting:
             Error(
                 "FLAKEID has an unknown key 'colour'.",
                 hint="Remove it; the known keys are preset, timestamp_bits, datacenter_bits, "
-                "machine_bits, sequence_bits, datacenter_id, machine_id, epoch_ms.",
+                "machine_bits, sequence_bits, datacenter_id, machine_id, epoch_ms, lease_ttl, "
+                "lease_database.",
                 id="django_flakeid.E002",
             )
         ]
@@ -188,8 +194,19 @@ class TestCheckSetting:
     def test_e009_node_id_not_an_integer(self) -> None:
         assert check_setting({"machine_id": "7"}) == [
             Error(
-                "FLAKEID['machine_id'] must be an integer, not str '7'.",
-                hint="Set FLAKEID['machine_id'] to a whole number.",
+                "FLAKEID['machine_id'] must be an integer or 'auto' or 'lease' or 'hostname', "
+                "not str '7'.",
+                hint="Set FLAKEID['machine_id'] to a whole number. It also accepts 'auto', "
+                "'lease', 'hostname'.",
+                id="django_flakeid.E009",
+            )
+        ]
+
+    def test_e009_datacenter_id_takes_hostname_only(self) -> None:
+        assert check_setting({"datacenter_id": "auto"}) == [
+            Error(
+                "FLAKEID['datacenter_id'] must be an integer or 'hostname', not str 'auto'.",
+                hint="Set FLAKEID['datacenter_id'] to a whole number. It also accepts 'hostname'.",
                 id="django_flakeid.E009",
             )
         ]
@@ -199,8 +216,21 @@ class TestCheckSetting:
 
         assert check_setting({}) == [
             Error(
-                "Environment variable FLAKEID_DATACENTER_ID='east' is not an integer.",
+                "Environment variable FLAKEID_DATACENTER_ID='east' is not an integer or "
+                "'hostname'.",
                 hint="Set FLAKEID_DATACENTER_ID to a whole number, or unset it.",
+                id="django_flakeid.E010",
+            )
+        ]
+
+    def test_e010_environment_machine_word(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLAKEID_MACHINE_ID", "leased")
+
+        assert check_setting({}) == [
+            Error(
+                "Environment variable FLAKEID_MACHINE_ID='leased' is not an integer or 'auto' "
+                "or 'lease' or 'hostname'.",
+                hint="Set FLAKEID_MACHINE_ID to a whole number, or unset it.",
                 id="django_flakeid.E010",
             )
         ]
@@ -253,6 +283,29 @@ class TestCheckSetting:
             )
         ]
 
+    def test_e011_hostname_out_of_range(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        set_hostname(monkeypatch, "web-40")
+
+        [error] = check_setting({"machine_id": "hostname"})
+
+        assert error.id == "django_flakeid.E011"
+        assert error.msg == (
+            "machine_id 40 from setting FLAKEID['machine_id'] = 'hostname' (web-40) is out of "
+            "range for 5 machine bits (0 to 31)."
+        )
+        assert error.hint == "Set FLAKEID['machine_id'] to an integer from 0 to 31."
+
+    def test_w002_hint_without_datacenter_bits(self, settings: Any) -> None:
+        settings.FLAKEID = {"preset": "single_dc"}
+
+        [warning] = checks.check_node_identity()
+
+        assert warning.id == "django_flakeid.W002"
+        assert warning.hint == (
+            "This layout has no datacenter field to tell hosts apart: set "
+            "FLAKEID['machine_id'] to 'lease'."
+        )
+
     def test_e012_epoch_not_an_integer(self) -> None:
         assert check_setting({"epoch_ms": "2020-01-01"}) == [
             Error(
@@ -278,6 +331,59 @@ class TestCheckSetting:
 
         assert error.id == "django_flakeid.E013"
         assert error.hint == "Set FLAKEID_EPOCH_MS to 0 or more, e.g. 1577836800000 (2020-01-01)."
+
+    def test_e016_hostname_without_a_number(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        set_hostname(monkeypatch, "web")
+
+        assert check_setting({"machine_id": "hostname"}) == [
+            Error(
+                "FLAKEID['machine_id'] is 'hostname', but the host name 'web' does not end with "
+                "a number.",
+                hint="Use 'hostname' only where host names end with their ordinal, like a "
+                "Kubernetes StatefulSet's web-0, web-1, ...; otherwise set a number.",
+                id="django_flakeid.E016",
+            )
+        ]
+
+    def test_e016_names_the_environment_variable(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        set_hostname(monkeypatch, "db.internal")
+        monkeypatch.setenv("FLAKEID_DATACENTER_ID", "hostname")
+
+        [error] = check_setting({})
+
+        assert error.id == "django_flakeid.E016"
+        assert error.msg == (
+            "FLAKEID_DATACENTER_ID is 'hostname', but the host name 'db.internal' does not end "
+            "with a number."
+        )
+
+    def test_hostname_with_a_number(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        set_hostname(monkeypatch, "web-3")
+
+        assert check_setting({"datacenter_id": "hostname", "machine_id": "hostname"}) == []
+
+    @pytest.mark.parametrize("ttl", [0, -1, "30", True, math.nan, math.inf, 86_401])
+    def test_e017_lease_ttl(self, ttl: object) -> None:
+        assert check_setting({"lease_ttl": ttl}) == [
+            Error(
+                "FLAKEID['lease_ttl'] must be a number of seconds above 0 and at most 86400, "
+                f"not {ttl!r}.",
+                hint="Set FLAKEID['lease_ttl'] to e.g. 30; leases are renewed every third of it.",
+                id="django_flakeid.E017",
+            )
+        ]
+
+    def test_fractional_lease_ttl(self) -> None:
+        assert check_setting({"lease_ttl": 0.5}) == []
+
+    def test_e018_lease_database(self) -> None:
+        assert check_setting({"lease_database": "nope"}) == [
+            Error(
+                "FLAKEID['lease_database'] 'nope' is not a database in DATABASES.",
+                hint="Set it to one of 'default'.",
+                id="django_flakeid.E018",
+            )
+        ]
 
 
 class TestCheckLayoutLifetime:
@@ -355,34 +461,98 @@ class TestCheckLayoutLifetime:
             assert checks.check_layout_lifetime() == []
 
 
-class TestCheckNodeIdentity:
-    def test_explicit_in_the_setting(self) -> None:
-        assert checks.check_node_identity() == []
+W002 = Warning(
+    "Machine IDs are claimed per host ('auto') and no datacenter_id is set, so two hosts can "
+    "generate the same IDs.",
+    hint="Give each host its own FLAKEID_DATACENTER_ID (or 'datacenter_id': 'hostname' on a "
+    "StatefulSet), or set FLAKEID['machine_id'] to 'lease'.",
+    id="django_flakeid.W002",
+)
 
-    def test_explicit_in_the_environment(
+
+def w003(value: int, source: str) -> Warning:
+    return Warning(
+        f"machine_id is fixed at {value} ({source}): only one process per host can generate "
+        "IDs with it; others get NodeInUseError.",
+        hint="If a host runs several worker processes, set FLAKEID['machine_id'] to 'lease' "
+        "(or to 'auto', with a datacenter_id per host).",
+        id="django_flakeid.W003",
+    )
+
+
+class TestCheckNodeIdentity:
+    def test_invalid_setting_left_to_check_setting(self) -> None:
+        with override_settings(FLAKEID=[]):
+            assert checks.check_node_identity() == []
+
+    def test_w002_default_configuration(self, settings: Any) -> None:
+        del settings.FLAKEID
+
+        assert checks.check_node_identity() == [W002]
+
+    def test_w002_auto_without_a_datacenter(self) -> None:
+        with override_settings(FLAKEID={"machine_id": "auto"}):
+            assert checks.check_node_identity() == [W002]
+
+    def test_w002_auto_from_the_environment(
+        self, settings: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        del settings.FLAKEID
+        monkeypatch.setenv("FLAKEID_MACHINE_ID", "auto")
+
+        assert checks.check_node_identity() == [W002]
+
+    def test_w003_fixed_in_the_setting(self) -> None:
+        assert checks.check_node_identity() == [w003(7, "setting FLAKEID['machine_id']")]
+
+    def test_w003_fixed_in_the_environment(
         self, settings: Any, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         del settings.FLAKEID
         monkeypatch.setenv("FLAKEID_MACHINE_ID", "4")
 
-        assert checks.check_node_identity() == []
+        assert checks.check_node_identity() == [w003(4, "environment FLAKEID_MACHINE_ID")]
 
-    def test_invalid_setting_left_to_check_setting(self) -> None:
-        with override_settings(FLAKEID=[]):
+    def test_w003_fixed_by_the_hostname(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        set_hostname(monkeypatch, "web-3")
+
+        with override_settings(FLAKEID={"machine_id": "hostname"}):
+            result = checks.check_node_identity()
+
+        assert result == [w003(3, "setting FLAKEID['machine_id'] = 'hostname' (web-3)")]
+
+    def test_w003_even_with_a_datacenter(self) -> None:
+        with override_settings(FLAKEID={"datacenter_id": 4, "machine_id": 0}):
+            assert checks.check_node_identity() == [w003(0, "setting FLAKEID['machine_id']")]
+
+    @pytest.mark.parametrize(
+        "setting",
+        [
+            {"machine_id": "lease"},
+            {"machine_id": "lease", "datacenter_id": 3},
+            {"machine_id": "auto", "datacenter_id": 0},
+            {"machine_id": "auto", "datacenter_id": 3},
+        ],
+    )
+    def test_no_warning(self, setting: dict[str, Any]) -> None:
+        with override_settings(FLAKEID=setting):
             assert checks.check_node_identity() == []
 
-    def test_w002_no_node_identity(self, settings: Any) -> None:
+    def test_no_warning_for_auto_with_a_datacenter_from_the_environment(
+        self, settings: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         del settings.FLAKEID
+        monkeypatch.setenv("FLAKEID_DATACENTER_ID", "2")
 
-        assert checks.check_node_identity() == [
-            Warning(
-                "No node identity is set: every process generates IDs as datacenter 0, machine 0.",
-                hint="Give every process that generates IDs its own FLAKEID['datacenter_id'] "
-                "and FLAKEID['machine_id'], e.g. from FLAKEID_DATACENTER_ID and "
-                "FLAKEID_MACHINE_ID.",
-                id="django_flakeid.W002",
-            )
-        ]
+        assert checks.check_node_identity() == []
+
+    def test_no_warning_for_auto_with_a_datacenter_from_the_hostname(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        set_hostname(monkeypatch, "web-3")
+
+        with override_settings(FLAKEID={"datacenter_id": "hostname"}):
+            assert checks.check_node_identity() == []
 
 
 class TestRegistration:
@@ -406,6 +576,17 @@ class TestRegistration:
 
         assert "django_flakeid.E014" in str(excinfo.value)
 
+    def test_check_command_reports_lease_errors(self) -> None:
+        with (
+            override_settings(FLAKEID={"lease_database": "nope"}),
+            pytest.raises(SystemCheckError) as excinfo,
+        ):
+            call_command("check", stdout=StringIO(), stderr=StringIO())
+
+        assert "(django_flakeid.E018) FLAKEID['lease_database'] 'nope' is not a database" in str(
+            excinfo.value
+        )
+
     def test_deploy_warning_only_with_deploy(self, settings: Any) -> None:
         del settings.FLAKEID
         plain, deploy = StringIO(), StringIO()
@@ -414,4 +595,17 @@ class TestRegistration:
         call_command("check", "--deploy", stdout=StringIO(), stderr=deploy)
 
         assert "django_flakeid.W002" not in plain.getvalue()
-        assert "(django_flakeid.W002) No node identity is set" in deploy.getvalue()
+        assert "django_flakeid.W003" not in plain.getvalue()
+        assert (
+            "(django_flakeid.W002) Machine IDs are claimed per host ('auto') and no "
+            "datacenter_id is set" in deploy.getvalue()
+        )
+        assert "django_flakeid.W003" not in deploy.getvalue()
+
+    def test_deploy_warns_of_a_fixed_machine(self) -> None:
+        deploy = StringIO()
+
+        call_command("check", "--deploy", stdout=StringIO(), stderr=deploy)
+
+        assert "(django_flakeid.W003) machine_id is fixed at 7" in deploy.getvalue()
+        assert "django_flakeid.W002" not in deploy.getvalue()
