@@ -46,6 +46,8 @@ TEMPLATES = [
 
 FLAKEID = {"preset": "twitter", "datacenter_id": 1, "machine_id": 7}
 
+# One test database per run, so that runs side by side on one server do not drop each other's.
+_TEST_NAME = f"test_flakeid_{os.getpid()}"
 _DATABASES: dict[str, dict[str, Any]] = {
     "sqlite": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -57,6 +59,7 @@ _DATABASES: dict[str, dict[str, Any]] = {
         "PORT": "5432",
         "USER": os.environ.get("FLAKEID_TEST_DB_USER", "postgres"),
         "NAME": os.environ.get("FLAKEID_TEST_DB_NAME", "test"),
+        "TEST": {"NAME": _TEST_NAME},
     },
     "mariadb": {
         "ENGINE": "django.db.backends.mysql",
@@ -66,7 +69,7 @@ _DATABASES: dict[str, dict[str, Any]] = {
         "PASSWORD": "",
         "NAME": os.environ.get("FLAKEID_TEST_DB_NAME", "test"),
         "OPTIONS": {"charset": "utf8mb4"},
-        "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+        "TEST": {"NAME": _TEST_NAME, "CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
     },
 }
 _selected = os.environ.get("FLAKEID_TEST_DB", "sqlite")
