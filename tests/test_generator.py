@@ -8,6 +8,7 @@ import random
 import signal
 import threading
 import time
+import tracemalloc
 import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -834,3 +835,16 @@ class TestFork:
         assert "refused" in child["next_id"], (
             f"the child issued {child['next_id'].get('issued')}; the parent issued {parent_next}"
         )
+
+
+def test_a_bulk_costs_no_more_memory_than_the_list_it_returns() -> None:
+    gen = SnowflakeGenerator()
+    tracemalloc.start()
+    try:
+        ids = gen.next_ids(200_000)
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(ids) == 200_000
+    # Building per-millisecond lists and joining them would peak near twice what is kept.
+    assert peak <= kept * 1.02
