@@ -56,7 +56,7 @@ _DATABASES: dict[str, dict[str, Any]] = {
     "postgresql": {
         "ENGINE": "django.db.backends.postgresql",
         "HOST": os.environ.get("FLAKEID_TEST_DB_HOST", "127.0.0.1"),
-        "PORT": "5432",
+        "PORT": os.environ.get("FLAKEID_TEST_DB_PORT", "5432"),
         "USER": os.environ.get("FLAKEID_TEST_DB_USER", "postgres"),
         "NAME": os.environ.get("FLAKEID_TEST_DB_NAME", "test"),
         "TEST": {"NAME": _TEST_NAME},
@@ -64,7 +64,7 @@ _DATABASES: dict[str, dict[str, Any]] = {
     "mariadb": {
         "ENGINE": "django.db.backends.mysql",
         "HOST": os.environ.get("FLAKEID_TEST_DB_HOST", "127.0.0.1"),
-        "PORT": "3306",
+        "PORT": os.environ.get("FLAKEID_TEST_DB_PORT", "3306"),
         "USER": os.environ.get("FLAKEID_TEST_DB_USER", "root"),
         "PASSWORD": "",
         "NAME": os.environ.get("FLAKEID_TEST_DB_NAME", "test"),

@@ -19,6 +19,8 @@ from django_flakeid.generator import SnowflakeGenerator
 from django_flakeid.layout import Layout
 from django_flakeid.models import NodeLease
 
+from .tcpproxy import Proxy
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,3 +247,76 @@ def test_a_killed_holder_is_reclaimed_after_the_ttl_above_its_mark(acquire):
     assert late.machine_id == machine
     assert late.after_ms >= until
     assert generator_for(late).next_id() > top
+
+
+OUTAGE_HOLDER = """
+import os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+import django
+django.setup()
+from django_flakeid import leases
+from django_flakeid.errors import FlakeIDError
+from django_flakeid.generator import SnowflakeGenerator
+from django_flakeid.layout import Layout
+lease = leases.acquire(Layout(), 0, ttl_seconds=0.6)
+generator = SnowflakeGenerator(machine_id=lease.machine_id)
+lease.attach(generator)
+print(lease.until_ms, flush=True)
+for command in sys.stdin:
+    if command.strip() == "until":
+        print(lease.until_ms, flush=True)
+        continue
+    try:
+        print(generator.next_id(), flush=True)
+    except FlakeIDError as error:
+        print("refused", error, flush=True)
+"""
+
+
+@needs_server
+def test_a_real_outage_stops_ids_and_they_resume_after_it():
+    settings_dict = connection.settings_dict
+    proxy = Proxy((settings_dict["HOST"] or "127.0.0.1", int(settings_dict["PORT"])))
+    env = {
+        **os.environ,
+        "FLAKEID_TEST_DB_NAME": str(settings_dict["NAME"]),
+        "FLAKEID_TEST_DB_PORT": str(proxy.port),
+        "PYTHONPATH": str(ROOT),
+    }
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(OUTAGE_HOLDER)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert holder.stdin is not None
+    assert holder.stdout is not None
+
+    def ask(command: str) -> str:
+        holder.stdin.write(command + "\n")  # type: ignore[union-attr]
+        holder.stdin.flush()  # type: ignore[union-attr]
+        return holder.stdout.readline().strip()  # type: ignore[union-attr]
+
+    try:
+        holder.stdout.readline()
+        before = int(ask("id"))
+        proxy.cut()
+        frozen_until = int(ask("until"))
+        # The holder stamps up to its last stored mark, then refuses.
+        assert wait_until(lambda: time.time_ns() // 1_000_000 > frozen_until + 2)
+        refused = ask("id")
+        assert refused.startswith("refused the lease on datacenter 0 machine ")
+        assert "has not been renewed" in refused
+        assert "Error" in refused
+        assert (
+            NodeLease.objects.get(machine_id=0, layout=leases.layout_key(TWITTER)).high_water_ms
+            <= frozen_until
+        )
+        proxy.restore()
+        assert wait_until(lambda: ask("id").isdigit(), timeout=10)
+        assert int(ask("id")) > before
+    finally:
+        proxy.close()
+        holder.communicate("", timeout=30)
