@@ -1,32 +1,46 @@
-"""Generator throughput against the ``flakeid`` 0.1.1 package and a bare locked generator.
+"""ID generation throughput: django-flakeid against its peers, in one process, same run.
 
 Usage: python benchmarks/generator.py [--quick] [--csv PATH]
 
-Needs ``pip install flakeid==0.1.1`` for the comparison. Each case runs the contenders in
-alternation, several rounds, and reports the median of the per-round ratios, so that a noisy
-machine slows both sides of a pair alike.
+Contenders: django-flakeid; the ``flakeid`` 0.1.1 package, whose API django-flakeid offers; a
+bare locked generator (one lock, one clock read, the arithmetic: the floor for a locked Python
+generator); ``snowflake-id``; ``uuid.uuid4``; ``uuid-utils``' ``uuid7``; ``python-ulid``. Install
+them with ``pip install -e ".[bench]"``; a peer that is missing is skipped, with a message.
+
+Cases: one ID per call; one shared generator called from 4 threads; a million IDs at once
+(``next_ids`` where a contender has a bulk API, a list comprehension of single calls where it
+has none). Every round runs each contender of a case once, starting with a different one each
+round, so a noisy machine slows all of them alike; the table gives median rates and the median
+of the per-round ratios. The garbage collector is paused while a contender runs, as ``timeit``
+does. Results go to ``benchmarks/results/generator.csv`` (``generator-quick.csv`` with
+``--quick``), which ``benchmarks/plot.py`` reads.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, fields
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import django_flakeid
+from benchmarks.machine import RESULTS, describe, today
 
-try:
-    import flakeid as seed
-except ImportError:  # pragma: no cover - depends on the environment
-    sys.exit("install the comparison package first: pip install flakeid==0.1.1")
+OURS = f"django-flakeid {django_flakeid.__version__}"
+THREADS = 4
+
+NextId = Callable[[], object]
+NextIds = Callable[[int], Collection[object]]
 
 
 class BareLockedGenerator:
@@ -51,153 +65,386 @@ class BareLockedGenerator:
             return ((now - 1_577_836_800_000) << 22) | self._seq
 
 
+@dataclass(frozen=True)
+class Contender:
+    """How to get IDs from one library. Factories give a fresh generator for every run."""
+
+    name: str
+    single: Callable[[], NextId]
+    how: str
+    #: For the threaded case, when the plain callable is not safe to share between threads.
+    shared: Callable[[], NextId] | None = None
+    shared_how: str = ""
+    #: Returns None instead of an ID at times (and the caller must call again).
+    returns_none: bool = False
+    #: A real bulk API, for a layout preset; without one, the bulk case is a list
+    #: comprehension of single calls.
+    bulk: Callable[[str], NextIds] | None = None
+    bulk_how: str = ""
+
+
 @dataclass
 class Row:
     case: str
-    baseline: str
+    contender: str
+    how: str
+    ids_per_s: int
     ours_ids_per_s: int
-    baseline_ids_per_s: int
+    #: django-flakeid's rate divided by this contender's: above 1, django-flakeid is faster.
     ratio: float
-    target: float
+    target: float | None
+    met: bool | None
+    rounds: int
+    count: int
+    mode: str
+    machine: str
+    date: str
 
 
-def rate_single(next_id: Callable[[], int], n: int) -> float:
+def package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
+def skipped(package: str, why: str) -> None:
+    print(f"skipped {package}: {why} (pip install -e '.[bench]')", file=sys.stderr)
+
+
+def ours(preset: str) -> django_flakeid.SnowflakeGenerator:
+    return django_flakeid.make_generator(preset, machine_id=1)
+
+
+def contenders() -> list[Contender]:
+    found = [
+        Contender(
+            OURS,
+            lambda: ours("twitter").next_id,
+            "next_id()",
+            bulk=lambda preset: ours(preset).next_ids,
+            bulk_how="next_ids(n)",
+        )
+    ]
+    try:
+        import flakeid
+    except ImportError:
+        skipped("flakeid 0.1.1", "not installed")
+    else:
+        if package_version("flakeid") != "0.1.1":
+            print(f"note: flakeid is {package_version('flakeid')}, not 0.1.1", file=sys.stderr)
+        found.append(
+            Contender(
+                f"flakeid {package_version('flakeid')}",
+                lambda: flakeid.make_generator("twitter", machine_id=1).next_id,
+                "next_id()",
+                bulk=lambda preset: flakeid.make_generator(preset, machine_id=1).next_ids,
+                bulk_how="next_ids(n)",
+            )
+        )
+    found.append(
+        Contender("bare locked generator", lambda: BareLockedGenerator().next_id, "next_id()")
+    )
+    try:
+        import snowflake
+    except ImportError:
+        skipped("snowflake-id", "not installed")
+    else:
+        found.append(
+            Contender(
+                f"snowflake-id {package_version('snowflake-id')}",
+                lambda: snowflake.SnowflakeGenerator(1).__next__,
+                "next(gen)",
+                shared=lambda: locked(snowflake.SnowflakeGenerator(1).__next__),
+                # It has no lock of its own: threads sharing one would repeat IDs.
+                shared_how="next(gen) under the caller's lock",
+                # Once a millisecond's 4,096 IDs are used up, rather than waiting.
+                returns_none=True,
+            )
+        )
+    found.append(
+        Contender(f"uuid.uuid4 (Python {sys.version.split()[0]})", lambda: uuid.uuid4, "uuid4()")
+    )
+    try:
+        import uuid_utils
+    except ImportError:
+        skipped("uuid-utils", "not installed")
+    else:
+        found.append(
+            Contender(
+                f"uuid-utils {package_version('uuid-utils')} uuid7",
+                lambda: uuid_utils.uuid7,
+                "uuid7()",
+            )
+        )
+    try:
+        import ulid
+    except ImportError:
+        skipped("python-ulid", "not installed")
+    else:
+        found.append(
+            Contender(f"python-ulid {package_version('python-ulid')}", lambda: ulid.ULID, "ULID()")
+        )
+    return found
+
+
+def locked(next_id: NextId) -> NextId:
+    lock = threading.Lock()
+
+    def call() -> object:
+        with lock:
+            return next_id()
+
+    return call
+
+
+def timed(run: Callable[[], float]) -> float:
+    gc.collect()
+    gc.disable()
+    try:
+        return run()
+    finally:
+        gc.enable()
+
+
+def rate_single(next_id: NextId, n: int) -> float:
+    # Every contender pays for the identity test, so that the calls of snowflake-id that
+    # returned None rather than an ID are not counted as IDs.
+    missed = 0
     start = time.perf_counter()
     for _ in range(n):
-        next_id()
-    return n / (time.perf_counter() - start)
+        if next_id() is None:
+            missed += 1
+    return (n - missed) / (time.perf_counter() - start)
 
 
-def rate_threads(next_id: Callable[[], int], n: int, threads: int = 4) -> float:
-    per_thread = n // threads
-    barrier = threading.Barrier(threads + 1)
+def rate_threads(next_id: NextId, n: int) -> float:
+    per_thread = n // THREADS
+    barrier = threading.Barrier(THREADS + 1)
+    missed = [0] * THREADS
 
-    def work() -> None:
+    def work(index: int) -> None:
         barrier.wait()
         for _ in range(per_thread):
-            next_id()
+            if next_id() is None:
+                missed[index] += 1
 
-    workers = [threading.Thread(target=work) for _ in range(threads)]
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(THREADS)]
     for worker in workers:
         worker.start()
     barrier.wait()
     start = time.perf_counter()
     for worker in workers:
         worker.join()
-    return per_thread * threads / (time.perf_counter() - start)
+    return (per_thread * THREADS - sum(missed)) / (time.perf_counter() - start)
 
 
-def rate_bulk(next_ids: Callable[[int], list[int]], n: int) -> float:
+def comprehension(next_id: NextId, returns_none: bool) -> NextIds:
+    def next_ids(n: int) -> list[object]:
+        return [next_id() for _ in range(n)]
+
+    def next_ids_skipping_none(n: int) -> list[object]:
+        ids = [uid for _ in range(n) if (uid := next_id()) is not None]
+        while len(ids) < n:
+            ids.extend(uid for _ in range(n - len(ids)) if (uid := next_id()) is not None)
+        return ids
+
+    return next_ids_skipping_none if returns_none else next_ids
+
+
+def rate_bulk(next_ids: NextIds, n: int) -> float:
     start = time.perf_counter()
     ids = next_ids(n)
     elapsed = time.perf_counter() - start
-    assert len(set(ids)) == n
+    if len(ids) != n or len(set(ids)) != n:
+        raise AssertionError(f"{next_ids!r} did not return {n:,} distinct IDs")
     return n / elapsed
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    count: int
+    #: (contender, how, one measurement), django-flakeid first.
+    runs: list[tuple[str, str, Callable[[], float]]]
+    #: Targets for django-flakeid's ratio against some contenders.
+    targets: dict[str, float]
+    #: Also compare django-flakeid with the twitter layout's capacity.
+    capacity: bool = False
+
+
+def measure(case: Case, rounds: int, mode: str, machine: str) -> list[Row]:
+    rates: dict[str, list[float]] = {name: [] for name, _, _ in case.runs}
+    ratios: dict[str, list[float]] = {name: [] for name, _, _ in case.runs}
+    for i in range(rounds):
+        # A different contender goes first each round, so warm-up and drift favour none.
+        shift = i % len(case.runs)
+        this_round = {}
+        for name, _, run in case.runs[shift:] + case.runs[:shift]:
+            this_round[name] = timed(run)
+            rates[name].append(this_round[name])
+        for name, rate in this_round.items():
+            ratios[name].append(this_round[OURS] / rate)
+    ours_rate = round(statistics.median(rates[OURS]))
+    rows = []
+    for name, how, _ in case.runs:
+        target = case.targets.get(name)
+        ratio = round(statistics.median(ratios[name]), 2)
+        rows.append(
+            Row(
+                case.name,
+                name,
+                how,
+                round(statistics.median(rates[name])),
+                ours_rate,
+                ratio,
+                target,
+                None if target is None else ratio >= target,
+                rounds,
+                case.count,
+                mode,
+                machine,
+                today(),
+            )
+        )
+    return rows
+
+
+def build_cases(found: list[Contender], single_n: int, bulk_n: int) -> list[Case]:
+    seed = next((c.name for c in found if c.name.startswith("flakeid ")), "")
+    single = Case(
+        "next_id(), twitter",
+        single_n,
+        [(c.name, c.how, bind(rate_single, c.single, single_n)) for c in found],
+        {seed: 1.4, "bare locked generator": 0.9},
+    )
+    threads = Case(
+        f"next_id(), {THREADS} threads, one generator",
+        single_n,
+        [
+            (
+                c.name,
+                c.shared_how or c.how,
+                bind(rate_threads, c.shared or c.single, single_n),
+            )
+            for c in found
+        ],
+        {seed: 1.5},
+    )
+    bulk = Case(
+        f"next_ids({bulk_n:,}), twitter",
+        bulk_n,
+        [
+            (
+                c.name,
+                c.bulk_how or comprehension_how(c),
+                bind_bulk(c, "twitter", bulk_n),
+            )
+            for c in found
+        ],
+        {seed: 1.0},
+        capacity=True,
+    )
+    # Only the contenders with layouts, and a bulk API, have a high_throughput preset.
+    high_throughput = Case(
+        f"next_ids({bulk_n:,}), high_throughput",
+        bulk_n,
+        [(c.name, c.bulk_how, bind_bulk(c, "high_throughput", bulk_n)) for c in found if c.bulk],
+        {seed: 10.0},
+    )
+    cases = [single, threads, bulk]
+    return [*cases, high_throughput] if len(high_throughput.runs) > 1 else cases
+
+
+def comprehension_how(contender: Contender) -> str:
+    how = f"[{contender.how} for _ in range(n)]"
+    return f"{how}, None skipped" if contender.returns_none else how
+
+
+def bind(
+    rate: Callable[[NextId, int], float], make: Callable[[], NextId], n: int
+) -> Callable[[], float]:
+    return lambda: rate(make(), n)
+
+
+def bind_bulk(contender: Contender, preset: str, n: int) -> Callable[[], float]:
+    bulk = contender.bulk
+    if bulk is not None:
+        return lambda: rate_bulk(bulk(preset), n)
+    return lambda: rate_bulk(comprehension(contender.single(), contender.returns_none), n)
+
+
+def capacity_row(ours_row: Row) -> Row:
+    capacity = ours("twitter").capacity().ids_per_sec_per_node
+    ratio = ours_row.ids_per_s / capacity
+    return Row(
+        ours_row.case,
+        "twitter layout capacity",
+        "4,096 IDs per ms",
+        capacity,
+        ours_row.ids_per_s,
+        round(ratio, 2),
+        0.9,
+        ratio >= 0.9,
+        ours_row.rounds,
+        ours_row.count,
+        ours_row.mode,
+        ours_row.machine,
+        ours_row.date,
+    )
+
+
+def print_table(rows: list[Row]) -> None:
+    header = f"  {'contender':34} {'how':44} {'IDs/s':>12} {'ours ÷ this':>12}  target"
+    for case in dict.fromkeys(r.case for r in rows):
+        case_rows = [r for r in rows if r.case == case]
+        first = case_rows[0]
+        print(f"\n{case}  ({first.count:,} IDs per run, median of {first.rounds} rounds)")
+        print(header)
+        for r in case_rows:
+            target = ""
+            if r.target is not None:
+                target = f">= {r.target:g} {'ok' if r.met else 'MISSED'}"
+            ratio = "" if r.contender == OURS else f"{r.ratio:.2f}"
+            print(f"  {r.contender:34} {r.how:44} {r.ids_per_s:>12,} {ratio:>12}  {target}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller counts")
-    parser.add_argument("--csv", type=Path, help="also write the table to this CSV file")
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        help="where to write the results (default: benchmarks/results/generator.csv, "
+        "or generator-quick.csv with --quick)",
+    )
     args = parser.parse_args()
-    rounds = 5 if args.quick else 11
-    single_n = 100_000 if args.quick else 300_000
-    bulk_n = 1_000_000
+    mode = "quick" if args.quick else "full"
+    rounds = 3 if args.quick else 11
+    single_n = 60_000 if args.quick else 300_000
+    bulk_n = 200_000 if args.quick else 1_000_000
+    machine = describe()
+    print(f"{machine}; {mode} run")
 
-    def ours(preset: str) -> django_flakeid.SnowflakeGenerator:
-        return django_flakeid.make_generator(preset, machine_id=1)
-
-    def theirs(preset: str) -> seed.SnowflakeGenerator:
-        return seed.make_generator(preset, machine_id=1)
-
-    bare = BareLockedGenerator()
-    cases: list[tuple[str, str, Callable[[], float], Callable[[], float], float]] = [
-        (
-            "next_id twitter",
-            "flakeid 0.1.1",
-            lambda: rate_single(ours("twitter").next_id, single_n),
-            lambda: rate_single(theirs("twitter").next_id, single_n),
-            1.4,
-        ),
-        (
-            "next_id twitter",
-            "bare locked generator",
-            lambda: rate_single(ours("twitter").next_id, single_n),
-            lambda: rate_single(bare.next_id, single_n),
-            0.9,
-        ),
-        (
-            "next_id, 4 threads, one generator",
-            "flakeid 0.1.1",
-            lambda: rate_threads(ours("twitter").next_id, single_n),
-            lambda: rate_threads(theirs("twitter").next_id, single_n),
-            1.5,
-        ),
-        (
-            "next_ids(1,000,000) twitter",
-            "flakeid 0.1.1",
-            lambda: rate_bulk(ours("twitter").next_ids, bulk_n),
-            lambda: rate_bulk(theirs("twitter").next_ids, bulk_n),
-            1.0,
-        ),
-        (
-            "next_ids(1,000,000) high_throughput",
-            "flakeid 0.1.1",
-            lambda: rate_bulk(ours("high_throughput").next_ids, bulk_n),
-            lambda: rate_bulk(theirs("high_throughput").next_ids, bulk_n),
-            10.0,
-        ),
-    ]
     rows: list[Row] = []
-    for name, baseline, run_ours, run_theirs, target in cases:
-        ours_rates, their_rates, ratios = [], [], []
-        for i in range(rounds):
-            # Alternate which side goes first so warm-up and drift favour neither.
-            if i % 2:
-                b, a = run_theirs(), run_ours()
-            else:
-                a, b = run_ours(), run_theirs()
-            ours_rates.append(a)
-            their_rates.append(b)
-            ratios.append(a / b)
-        rows.append(
-            Row(
-                name,
-                baseline,
-                round(statistics.median(ours_rates)),
-                round(statistics.median(their_rates)),
-                round(statistics.median(ratios), 2),
-                target,
-            )
-        )
-    capacity = django_flakeid.make_generator("twitter").capacity().ids_per_sec_per_node
-    bulk = next(r for r in rows if r.case == "next_ids(1,000,000) twitter")
-    rows.append(
-        Row(
-            bulk.case,
-            "layout capacity 4,096,000/s",
-            bulk.ours_ids_per_s,
-            capacity,
-            round(bulk.ours_ids_per_s / capacity, 2),
-            0.9,
-        )
+    for case in build_cases(contenders(), single_n, bulk_n):
+        case_rows = measure(case, rounds, mode, machine)
+        rows.extend(case_rows)
+        if case.capacity:
+            rows.append(capacity_row(case_rows[0]))
+    print_table(rows)
+    print(
+        "\nours ÷ this: django-flakeid's IDs/s divided by the contender's (median of the "
+        "per-round ratios); above 1, django-flakeid is faster."
     )
-    header = (
-        f"{'case':38} {'compared with':28} {'ours/s':>12} {'theirs/s':>12} {'ratio':>6}  target"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        verdict = "ok" if r.ratio >= r.target else "MISSED"
-        print(
-            f"{r.case:38} {r.baseline:28} {r.ours_ids_per_s:>12,} "
-            f"{r.baseline_ids_per_s:>12,} {r.ratio:>6.2f}  >= {r.target} {verdict}"
-        )
-    if args.csv:
-        with args.csv.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Row)])
-            writer.writeheader()
-            writer.writerows(asdict(r) for r in rows)
+
+    path = args.csv or RESULTS / f"generator{'-quick' if args.quick else ''}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Row)])
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""SnowflakeAdminMixin: show the time and node decoded from a model's Snowflake IDs."""
+"""SnowflakeAdminMixin: the time and node decoded from a model's Snowflake IDs, and filters."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from .admin_filters import SnowflakeDateFilter, SnowflakeDateHierarchyFilter, field_label
 from .errors import FlakeIDError, InvalidIDError
 from .fields import SnowflakeField
 from .layout import DecodedID
@@ -37,9 +37,14 @@ class SnowflakeAdminMixin(_ModelAdmin):
     ID. The change page gets a "Snowflake ID" fieldset with the decoded time, datacenter,
     machine and sequence, unless ``"snowflake_id_details"`` is placed in ``fields`` or
     ``fieldsets`` by hand. Set ``snowflake_fields`` to limit which fields are shown.
+
+    Each of those fields that has an index (the key, unique, db_index) also gets two list
+    filters, by period and by year, month and day; set ``snowflake_filters = False`` to
+    leave ``list_filter`` alone.
     """
 
     snowflake_fields: Sequence[str] | None = None
+    snowflake_filters: bool = True
 
     @cached_property
     def _snowflake_fields(self) -> list[SnowflakeField[Any, Any]]:
@@ -62,12 +67,25 @@ class SnowflakeAdminMixin(_ModelAdmin):
 
         column.__name__ = f"{field.name}_created"
         return admin.display(
-            description=format_lazy(_("Created (from {})"), _label(field)),
+            description=format_lazy(_("Created (from {})"), field_label(field)),
             ordering=field.name,
         )(column)
 
     def get_list_display(self, request: HttpRequest) -> list[Any]:
         return [*super().get_list_display(request), *self._snowflake_columns]
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters = list(super().get_list_filter(request))
+        if not self.snowflake_filters:
+            return filters
+        for field in self._snowflake_fields:
+            # Without an index, a range of IDs is a scan of the table.
+            if not (field.primary_key or field.unique or getattr(field, "db_index", False)):
+                continue
+            for kind in (SnowflakeDateFilter, SnowflakeDateHierarchyFilter):
+                if (field.name, kind) not in filters:
+                    filters.append((field.name, kind))
+        return filters
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         readonly = list(super().get_readonly_fields(request, obj))
@@ -100,7 +118,7 @@ class SnowflakeAdminMixin(_ModelAdmin):
             return empty
         rows: list[tuple[Any, ...]] = []
         for field in self._snowflake_fields:
-            name = capfirst(str(_label(field)))
+            name = capfirst(str(field_label(field)))
             decoded = _decode(field, getattr(obj, field.attname))
             if decoded is None:
                 rows.append((name, empty, empty, empty, empty))
@@ -118,11 +136,6 @@ class SnowflakeAdminMixin(_ModelAdmin):
                 "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
             ),
         )
-
-
-def _label(field: SnowflakeField[Any, Any]) -> str | Promise:
-    # The automatic verbose name of an "id" field reads better as "ID", as on auto fields.
-    return _("ID") if field.verbose_name == "id" else field.verbose_name
 
 
 def _decode(field: SnowflakeField[Any, Any], value: Any) -> DecodedID | None:

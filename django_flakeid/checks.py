@@ -38,6 +38,8 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("django_flakeid.E016", "A node ID is 'hostname'; the host name ends with no number."),
     ("django_flakeid.E017", "FLAKEID['lease_ttl'] is not a number of seconds in (0, 86400]."),
     ("django_flakeid.E018", "FLAKEID['lease_database'] is not a database in DATABASES."),
+    ("django_flakeid.E019", "The node identity is the one set aside for backfilled IDs."),
+    ("django_flakeid.E020", "FLAKEID['ids_as_strings'] is not True or False."),
     ("django_flakeid.W001", "The layout runs out within 10 years."),
     ("django_flakeid.W002", "Deploy: machine IDs are unique per host only, and no datacenter_id "
      "tells the hosts apart."),
@@ -63,6 +65,8 @@ PROBLEM_IDS: dict[ProblemKind, str] = {
     "hostname_no_number": "django_flakeid.E016",
     "lease_ttl_invalid": "django_flakeid.E017",
     "lease_database_unknown": "django_flakeid.E018",
+    "node_reserved": "django_flakeid.E019",
+    "ids_as_strings_invalid": "django_flakeid.E020",
 }
 
 WARN_WITHIN_YEARS = 10

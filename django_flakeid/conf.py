@@ -22,7 +22,7 @@ from django.dispatch import receiver
 
 from . import identity
 from .environ import int_from_env
-from .errors import ConfigurationError
+from .errors import ConfigurationError, NodeInUseError
 from .generator import SnowflakeGenerator
 from .identity import Running
 from .layout import DEFAULT_EPOCH_MS, ID_BITS, WIDTH_NAMES, Layout
@@ -40,6 +40,7 @@ SETTING_KEYS = (
     "epoch_ms",
     "lease_ttl",
     "lease_database",
+    "ids_as_strings",
 )
 #: Words ``machine_id`` accepts besides a number; ``datacenter_id`` accepts ``hostname`` only.
 MACHINE_WORDS = ("auto", "lease", "hostname")
@@ -74,8 +75,10 @@ ProblemKind = Literal[
     "epoch_not_int",
     "epoch_negative",
     "hostname_no_number",
+    "node_reserved",
     "lease_ttl_invalid",
     "lease_database_unknown",
+    "ids_as_strings_invalid",
 ]
 MachineMode = Literal["fixed", "auto", "lease"]
 
@@ -206,9 +209,26 @@ def get_running() -> Running:
             # the same node identity in one process would hand out the same IDs. A failed
             # claim is not kept, so the next request tries again.
             if _running is None:
-                _running = identity.start(config, _forget_lost_lease)
+                _running = _refuse_backfill_node(identity.start(config, _forget_lost_lease))
             running = _running
     return running
+
+
+def _refuse_backfill_node(running: Running) -> Running:
+    # A fixed node is refused by validation; "auto" and "lease" take the lowest free machine
+    # ID, and so reach the backfill node only when every other machine ID of its datacenter
+    # is taken. It is given back at once: backfilled IDs are stamped with past times, which
+    # a live generator may have stamped too, so no live generator may ever have used it.
+    generator = running.generator
+    node = (generator.datacenter_id, generator.machine_id)
+    if node != generator.layout.backfill_node:
+        return running
+    running.release()
+    raise NodeInUseError(
+        f"every machine ID of datacenter {node[0]} is in use except {node[1]}, which is set "
+        "aside for backfilled IDs; run fewer processes, use another datacenter_id, or a "
+        "layout with more machine_bits"
+    )
 
 
 def get_generator() -> SnowflakeGenerator:
@@ -223,6 +243,18 @@ def get_generator() -> SnowflakeGenerator:
 def get_layout() -> Layout:
     """The bit layout and epoch from ``settings.FLAKEID``; raises :class:`ConfigurationError`."""
     return get_config().layout
+
+
+def ids_as_strings() -> bool:
+    """``FLAKEID['ids_as_strings']``: True (the default) to write IDs to JSON as strings.
+
+    Read on each call rather than cached: it is one dict lookup, and it must not depend on the
+    rest of the setting being valid. A value that is not a bool counts as the default; the
+    checks report it.
+    """
+    setting = getattr(settings, SETTING_NAME, None)
+    value = setting.get("ids_as_strings") if isinstance(setting, Mapping) else None
+    return value is not False
 
 
 def clear_cache() -> None:
@@ -309,6 +341,7 @@ class _Reader:
             layout = Layout(**widths, epoch_ms=epoch.value)
         node = self.read_node(setting, layout)
         lease = self.read_lease(setting)
+        self.read_ids_as_strings(setting)
         if self.problems or layout is None or node is None or epoch is None or lease is None:
             return None, self.problems
         ttl, database = lease
@@ -512,10 +545,36 @@ class _Reader:
                     )
         if datacenter is None or machine is None or not isinstance(datacenter.value, int):
             return None
+        if layout is not None:
+            self.check_backfill_node(layout, datacenter, machine)
         return NodeIdentity(
             Sourced(datacenter.key, datacenter.value, datacenter.source, datacenter.origin),
             Sourced(machine.key, machine.value, machine.source, machine.origin),  # type: ignore[arg-type]
         )
+
+    def check_backfill_node(
+        self, layout: Layout, datacenter: Sourced[int | str], machine: Sourced[int | str]
+    ) -> None:
+        """Refuse the node set aside for ``manage.py flakeid backfill``."""
+        reserved = layout.backfill_node
+        if reserved is None or datacenter.value != reserved[0]:
+            return
+        if machine.value == reserved[1]:
+            self.problem(
+                "node_reserved",
+                f"datacenter_id {datacenter.value} with machine_id {machine.value} is the node "
+                "set aside for backfilled IDs; no live process may generate IDs with it.",
+                f"Set {machine.target} to a number from 0 to {reserved[1] - 1}."
+                if layout.machine_bits
+                else f"Set {datacenter.target} to a number from 0 to {reserved[0] - 1}.",
+            )
+        elif not isinstance(machine.value, int) and not layout.machine_bits:
+            self.problem(
+                "node_reserved",
+                f"datacenter_id {datacenter.value} has a single machine ID, and it is set aside "
+                "for backfilled IDs.",
+                f"Set {datacenter.target} to a number from 0 to {reserved[0] - 1}.",
+            )
 
     def read_lease(self, setting: Mapping[Any, Any]) -> tuple[float, str] | None:
         ttl = setting.get("lease_ttl")
@@ -544,3 +603,14 @@ class _Reader:
             )
             valid = False
         return (float(ttl), str(database)) if valid else None
+
+    def read_ids_as_strings(self, setting: Mapping[Any, Any]) -> None:
+        value = setting.get("ids_as_strings")
+        if value is not None and not isinstance(value, bool):
+            self.problem(
+                "ids_as_strings_invalid",
+                f"{_key('ids_as_strings')} must be True or False, not {_type_name(value)} "
+                f"{value!r}.",
+                f"Set {_key('ids_as_strings')} to True to write Snowflake IDs to JSON as "
+                "strings, or to False for numbers.",
+            )

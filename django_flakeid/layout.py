@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigurationError, ConfigurationTypeError, InvalidIDError
-from .timefmt import ms_to_datetime, ms_to_iso
+from .timefmt import Moment, ms_to_datetime, ms_to_iso, unix_ms
 
 ID_BITS = 63
 MAX_ID = (1 << ID_BITS) - 1
@@ -132,6 +132,53 @@ class Layout:
     def max_timestamp_ms(self) -> int:
         """The last Unix millisecond this layout can stamp."""
         return self.epoch_ms + (1 << self.timestamp_bits) - 1
+
+    @property
+    def backfill_node(self) -> tuple[int, int] | None:
+        """The (datacenter, machine) set aside for backfilled IDs, or None for a single node.
+
+        It is the highest node of the layout; the generator of ``settings.FLAKEID`` never uses
+        it, so IDs stamped with old times for it cannot repeat an ID a live process made.
+        """
+        if self.datacenter_bits + self.machine_bits == 0:
+            return None
+        return self.max_datacenter_id, self.max_machine_id
+
+    def min_id_at(self, moment: Moment) -> int:
+        """The smallest ID that can be stamped in the millisecond holding ``moment``.
+
+        ``moment`` is an aware datetime, a naive one read as UTC, or Unix milliseconds. Moments
+        before the epoch count as its first millisecond, and moments past the layout's last
+        millisecond as that one, so the result is always an ID.
+        """
+        ms = min(max(unix_ms(moment), self.epoch_ms), self.max_timestamp_ms)
+        return (ms - self.epoch_ms) << self.timestamp_shift
+
+    def max_id_at(self, moment: Moment) -> int:
+        """The largest ID that can be stamped in the millisecond holding ``moment``.
+
+        Clamped like :meth:`min_id_at`.
+        """
+        return self.min_id_at(moment) | ((1 << self.timestamp_shift) - 1)
+
+    def id_range(self, start: Moment, end: Moment) -> tuple[int, int]:
+        """``(low, high)`` such that ``low <= id < high`` for exactly the IDs made in [start, end).
+
+        An ID's time is a whole millisecond, so a bound between two milliseconds counts from
+        the later one. The bounds stay within 0 and ``MAX_ID + 1``; an empty interval (one
+        outside the layout's time span, or with ``end <= start``) gives ``low == high``.
+        """
+        low = self._first_id_from(unix_ms(start, round_up=True))
+        high = self._first_id_from(unix_ms(end, round_up=True))
+        return low, max(low, high)
+
+    def _first_id_from(self, ms: int) -> int:
+        # The smallest ID stamped at or after ms, or MAX_ID + 1 when the layout has none.
+        if ms <= self.epoch_ms:
+            return 0
+        if ms > self.max_timestamp_ms:
+            return MAX_ID + 1
+        return (ms - self.epoch_ms) << self.timestamp_shift
 
     def check_node(self, datacenter_id: Any, machine_id: Any) -> tuple[int, int]:
         """Validate a node identity against this layout and return it as two ints."""

@@ -1,4 +1,4 @@
-"""Unix-millisecond timestamps as ISO-8601 strings and aware datetimes, for any year."""
+"""Unix-millisecond timestamps to and from aware datetimes, and as ISO-8601 strings for any year."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ _UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 # datetime's year 9999 can be formatted by shifting it back whole cycles.
 _CYCLE_DAYS = 146_097
 _CYCLE_YEARS = 400
-_MAX_DATETIME_MS = (dt.datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC) - _UNIX_EPOCH) // (
-    dt.timedelta(milliseconds=1)
-)
+_ONE_MS = dt.timedelta(milliseconds=1)
+_MAX_DATETIME = dt.datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)
+_MAX_DATETIME_MS = (_MAX_DATETIME - _UNIX_EPOCH) // _ONE_MS
+
+#: A moment in time: an aware datetime, a naive one (taken as UTC), or Unix milliseconds.
+Moment = dt.datetime | int
 
 
 def ms_to_datetime(ms: int) -> dt.datetime:
@@ -36,3 +39,21 @@ def ms_to_iso(ms: int) -> str:
     shifted = ms_to_datetime(ms - cycles * _CYCLE_DAYS * day_ms)
     year = shifted.year + cycles * _CYCLE_YEARS
     return f"+{year}-" + shifted.strftime("%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def unix_ms(moment: Moment, *, round_up: bool = False) -> int:
+    """Unix milliseconds of ``moment``: an aware datetime, a naive one read as UTC, or an int.
+
+    A datetime between two milliseconds gives the earlier one, or the later with ``round_up``.
+    """
+    if isinstance(moment, dt.datetime):
+        if moment.utcoffset() is None:
+            moment = moment.replace(tzinfo=UTC)
+        ms, rest = divmod(moment - _UNIX_EPOCH, _ONE_MS)
+        return ms + 1 if round_up and rest else ms
+    if isinstance(moment, bool) or not isinstance(moment, int):
+        raise TypeError(
+            "a moment must be a datetime or an int of Unix milliseconds, "
+            f"got {type(moment).__name__} {moment!r}"
+        )
+    return int(moment)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.contrib import admin
@@ -9,6 +10,7 @@ from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 
 from django_flakeid.admin import SnowflakeAdminMixin
+from django_flakeid.admin_filters import SnowflakeDateFilter, SnowflakeDateHierarchyFilter
 from django_flakeid.generator import SnowflakeGenerator
 from django_flakeid.layout import MAX_ID
 from tests.testapp.admin import ArticleAdmin, OrderAdmin
@@ -283,3 +285,40 @@ class TestMixin:
             "line_count",
             PANEL,
         ]
+
+
+class TestListFilters:
+    def filters(self, model_admin: Any) -> list[Any]:
+        return list(model_admin.get_list_filter(RequestFactory().get("/")))
+
+    def test_indexed_snowflake_fields_get_both_filters(self) -> None:
+        assert self.filters(admin.site.get_model_admin(Order)) == [
+            ("id", SnowflakeDateFilter),
+            ("id", SnowflakeDateHierarchyFilter),
+        ]
+        assert self.filters(admin.site.get_model_admin(Article)) == [
+            ("public_id", SnowflakeDateFilter),
+            ("public_id", SnowflakeDateHierarchyFilter),
+        ]
+
+    def test_a_field_without_an_index_gets_none(self) -> None:
+        assert self.filters(admin.site.get_model_admin(NullableThing)) == []
+
+    def test_after_the_users_filters_and_not_twice(self) -> None:
+        class Admin(SnowflakeAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+            list_filter = ("customer", ("id", SnowflakeDateHierarchyFilter))
+
+        model_admin = Admin(Order, admin.AdminSite(name="filters"))
+
+        assert self.filters(model_admin) == [
+            "customer",
+            ("id", SnowflakeDateHierarchyFilter),
+            ("id", SnowflakeDateFilter),
+        ]
+
+    def test_switched_off(self) -> None:
+        class Admin(SnowflakeAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+            list_filter = ("customer",)
+            snowflake_filters = False
+
+        assert self.filters(Admin(Order, admin.AdminSite(name="off"))) == ["customer"]

@@ -94,7 +94,7 @@ class TestCheckSetting:
                 "FLAKEID has an unknown key 'colour'.",
                 hint="Remove it; the known keys are preset, timestamp_bits, datacenter_bits, "
                 "machine_bits, sequence_bits, datacenter_id, machine_id, epoch_ms, lease_ttl, "
-                "lease_database.",
+                "lease_database, ids_as_strings.",
                 id="django_flakeid.E002",
             )
         ]
@@ -609,3 +609,58 @@ class TestRegistration:
 
         assert "(django_flakeid.W003) machine_id is fixed at 7" in deploy.getvalue()
         assert "django_flakeid.W002" not in deploy.getvalue()
+
+
+class TestBackfillNode:
+    def test_e019_the_backfill_node(self) -> None:
+        assert check_setting({"datacenter_id": 31, "machine_id": 31}) == [
+            Error(
+                "datacenter_id 31 with machine_id 31 is the node set aside for backfilled IDs; "
+                "no live process may generate IDs with it.",
+                hint="Set FLAKEID['machine_id'] to a number from 0 to 30.",
+                id="django_flakeid.E019",
+            )
+        ]
+
+    def test_e019_from_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLAKEID_DATACENTER_ID", "7")
+        monkeypatch.setenv("FLAKEID_MACHINE_ID", "7")
+
+        [error] = check_setting({"preset": "high_throughput"})
+
+        assert error.id == "django_flakeid.E019"
+        assert error.hint == "Set FLAKEID_MACHINE_ID to a number from 0 to 6."
+
+    @pytest.mark.parametrize("machine", ["auto", "lease", 0])
+    def test_e019_a_datacenter_with_one_machine(self, machine: object) -> None:
+        widths = {"timestamp_bits": 41, "datacenter_bits": 3, "machine_bits": 0}
+        setting = {**widths, "sequence_bits": 19, "datacenter_id": 7, "machine_id": machine}
+
+        [error] = check_setting(setting)
+
+        assert error.id == "django_flakeid.E019"
+        assert error.hint == "Set FLAKEID['datacenter_id'] to a number from 0 to 6."
+
+    @pytest.mark.parametrize(
+        "setting",
+        [
+            {"datacenter_id": 31, "machine_id": 30},
+            {"datacenter_id": 30, "machine_id": 31},
+            {"datacenter_id": 31, "machine_id": "auto"},
+            {"datacenter_id": 31, "machine_id": "lease"},
+            {"preset": "minimal"},
+        ],
+    )
+    def test_other_nodes_are_fine(self, setting: dict[str, Any]) -> None:
+        assert check_setting(setting) == []
+
+    def test_reported_by_manage_py_check(self) -> None:
+        with (
+            override_settings(FLAKEID={"datacenter_id": 31, "machine_id": 31}),
+            pytest.raises(SystemCheckError) as excinfo,
+        ):
+            call_command("check", stdout=StringIO(), stderr=StringIO())
+
+        assert "(django_flakeid.E019) datacenter_id 31 with machine_id 31 is the node" in str(
+            excinfo.value
+        )

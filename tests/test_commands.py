@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -14,6 +16,8 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from django_flakeid import conf
+from django_flakeid.layout import Layout
+from tests.testapp.models import LegacyEvent
 
 # Stamped 2024-03-05T06:07:08.009Z by datacenter 1, machine 7 (tests.settings), sequence 2.
 ORDER_ID = 552733887206420482
@@ -369,16 +373,128 @@ class TestInfoClaims:
         assert message.endswith("); run 'manage.py migrate django_flakeid'.")
 
 
+class TTY(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.django_db(transaction=True)
+class TestBackfill:
+    def test_log_output(self) -> None:
+        LegacyEvent.objects.bulk_create(
+            LegacyEvent(created_at=dt.datetime(2024, 3, day, tzinfo=dt.timezone.utc))
+            for day in (5, 4, 6)
+        )
+
+        output = run("backfill", "testapp.LegacyEvent", "public_id", "--from-field", "created_at")
+
+        header, progress, done = output.splitlines()
+        assert header == (
+            "Filling testapp.LegacyEvent.public_id: 3 empty rows, each ID stamped with the "
+            "row's created_at."
+        )
+        assert re.fullmatch(r"3/3 rows \(100%\), [\d,]+ rows/s, ETA 0:00:00", progress)
+        assert re.fullmatch(r"Filled 3 rows in \d+\.\d s\.", done)
+        ids = LegacyEvent.objects.order_by("created_at").values_list("public_id", flat=True)
+        assert [Layout().decode(uid).datetime.day for uid in ids] == [4, 5, 6]
+
+    def test_terminal_output(self) -> None:
+        LegacyEvent.objects.bulk_create(LegacyEvent() for _ in range(5))
+        stdout = TTY()
+
+        call_command(
+            "flakeid",
+            "backfill",
+            "testapp.LegacyEvent",
+            "public_id",
+            "--batch-size",
+            "2",
+            stdout=stdout,
+        )
+
+        header, bar, done = stdout.getvalue().split("\n", 2)
+        assert header == (
+            "Filling testapp.LegacyEvent.public_id: 5 empty rows, new IDs in key order."
+        )
+        frames = bar.split("\r")[1:]
+        assert frames[0] == "[------------------------------] 0/5 rows (0%), 0 rows/s, ETA ?\033[K"
+        assert frames[-1].startswith("[##############################] 5/5 rows (100%), ")
+        assert re.fullmatch(r"Filled 5 rows in \d+\.\d s\.\n", done)
+        assert not LegacyEvent.objects.filter(public_id=None).exists()
+
+    def test_nothing_to_do(self) -> None:
+        LegacyEvent.objects.create(public_id=1)
+
+        output = run("backfill", "testapp.LegacyEvent", "public_id", "--database", "default")
+
+        assert output == "testapp.LegacyEvent.public_id has no empty rows: nothing to do.\n"
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (
+                ("testapp.Nope", "id"),
+                "'testapp.Nope' is not an installed model: expected app_label.Model, e.g. "
+                "shop.Order.",
+            ),
+            (
+                ("LegacyEvent", "id"),
+                "'LegacyEvent' is not an installed model: expected app_label.Model, e.g. "
+                "shop.Order.",
+            ),
+            (
+                ("testapp.LegacyEvent", "name"),
+                "testapp.LegacyEvent.name is a CharField, not a SnowflakeField.",
+            ),
+            (
+                ("testapp.LegacyEvent", "public_id", "--batch-size", "0"),
+                "batch_size must be a whole number of rows, 1 or more: 0",
+            ),
+            (
+                ("testapp.LegacyEvent", "public_id", "--from-field", "name"),
+                "testapp.LegacyEvent.name is a CharField, not a DateTimeField: the IDs' times "
+                "must come from a date and time.",
+            ),
+        ],
+    )
+    def test_bad_input(self, args: tuple[str, ...], message: str) -> None:
+        assert fails("backfill", *args) == message
+
+    def test_invalid_setting(self) -> None:
+        with override_settings(FLAKEID={"preset": "nope"}):
+            message = fails("backfill", "testapp.LegacyEvent", "public_id")
+
+        assert message.startswith("Invalid FLAKEID: FLAKEID['preset'] 'nope' is not a known")
+
+    def test_unknown_database(self) -> None:
+        message = fails("backfill", "testapp.LegacyEvent", "public_id", "--database", "old")
+
+        assert message == "There is no database 'old' in DATABASES."
+
+    def test_database_errors(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from django.db import ProgrammingError
+        from django.db.models.query import QuerySet
+
+        def missing_table(self: QuerySet[Any]) -> int:
+            raise ProgrammingError('relation "testapp_legacyevent" does not exist\n')
+
+        monkeypatch.setattr(QuerySet, "count", missing_table)
+
+        message = fails("backfill", "testapp.LegacyEvent", "public_id")
+
+        assert message == 'relation "testapp_legacyevent" does not exist'
+
+
 class TestCommandLine:
     def test_subcommand_required(self) -> None:
         assert fails() == (
-            "Error: the following arguments are required: {decode,generate,info,leases}"
+            "Error: the following arguments are required: {decode,generate,info,leases,backfill}"
         )
 
     def test_unknown_subcommand(self) -> None:
         # The wording of the list of choices differs between Python versions.
         assert fails("encode").startswith(
-            "Error: argument {decode,generate,info,leases}: invalid choice: 'encode'"
+            "Error: argument {decode,generate,info,leases,backfill}: invalid choice: 'encode'"
         )
 
     def test_bad_input_exits_1_without_traceback(self) -> None:

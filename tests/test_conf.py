@@ -424,6 +424,8 @@ class TestValidate:
             *kinds({"epoch_ms": -5}),
             *kinds({"machine_id": "hostname"}),
             *kinds({"lease_ttl": 0, "lease_database": "nope"}),
+            *kinds({"datacenter_id": 31, "machine_id": 31}),
+            *kinds({"ids_as_strings": "yes"}),
         }
         monkeypatch.setenv("FLAKEID_MACHINE_ID", "x")
         produced.update(kinds({}))
@@ -615,3 +617,62 @@ class TestGenerator:
             assert (parent.datacenter_id, parent.machine_id) == (2, 0)
             assert outcome == "same=False node=2,1"
             assert parent.next_id() > 0
+
+
+@pytest.mark.usefixtures("lock_dir")
+class TestBackfillNode:
+    def test_a_fixed_backfill_node_is_invalid(self) -> None:
+        with (
+            override_settings(FLAKEID={"datacenter_id": 31, "machine_id": 31}),
+            pytest.raises(ConfigurationError) as caught,
+        ):
+            conf.get_generator()
+
+        assert str(caught.value) == (
+            "Invalid FLAKEID: datacenter_id 31 with machine_id 31 is the node set aside for "
+            "backfilled IDs; no live process may generate IDs with it. Run 'manage.py check' "
+            "for details."
+        )
+
+    @needs_flock
+    def test_auto_gives_it_back_when_every_other_machine_is_taken(self) -> None:
+        layout = Layout()
+        others = [hostclaim.claim_node(layout, 31, machine) for machine in range(31)]
+        try:
+            with override_settings(FLAKEID={"datacenter_id": 31, "machine_id": "auto"}):
+                with pytest.raises(NodeInUseError) as caught:
+                    conf.get_generator()
+
+                assert str(caught.value) == (
+                    "every machine ID of datacenter 31 is in use except 31, which is set aside "
+                    "for backfilled IDs; run fewer processes, use another datacenter_id, or a "
+                    "layout with more machine_bits"
+                )
+                # Given back: it can be claimed, as backfill does.
+                reserved = hostclaim.try_claim(layout, 31, 31)
+                assert reserved is not None
+                reserved.release()
+                others.pop().release()
+                generator = conf.get_generator()
+                assert (generator.datacenter_id, generator.machine_id) == (31, 30)
+        finally:
+            for claim in others:
+                claim.release()
+
+    @pytest.mark.django_db(transaction=True)
+    def test_a_lease_on_it_is_given_back(self) -> None:
+        from django_flakeid import leases
+        from django_flakeid.models import NodeLease
+
+        widths = {"timestamp_bits": 41, "datacenter_bits": 1, "machine_bits": 1}
+        layout = Layout(**widths, sequence_bits=20)
+        first = leases.acquire(layout, 1, ttl_seconds=30)
+        setting = {**widths, "sequence_bits": 20, "datacenter_id": 1, "machine_id": "lease"}
+        try:
+            with override_settings(FLAKEID=setting), pytest.raises(NodeInUseError):
+                conf.get_generator()
+
+            assert first.machine_id == 0
+            assert NodeLease.objects.get(datacenter_id=1, machine_id=1).holder == ""
+        finally:
+            first.release()

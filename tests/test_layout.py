@@ -12,9 +12,11 @@ from django_flakeid.errors import (
     FlakeIDError,
     InvalidIDError,
 )
+from django_flakeid.generator import SnowflakeGenerator
 from django_flakeid.layout import (
     DEFAULT_EPOCH_MS,
     MAX_ID,
+    WIDTH_NAMES,
     Capacity,
     DecodedID,
     Layout,
@@ -269,3 +271,152 @@ class TestCapacity:
         assert repr(Layout(**ALL_PRESETS["high_throughput"]).capacity()) == (
             "Capacity(years=69.7, nodes=64, ids_per_sec=65,536,000)"
         )
+
+
+class TestBackfillNode:
+    @pytest.mark.parametrize(
+        ("name", "node"),
+        [
+            ("twitter", (31, 31)),
+            ("single_dc", (0, 1023)),
+            ("large_cluster", (255, 255)),
+            ("high_throughput", (7, 7)),
+            ("minimal", None),
+        ],
+    )
+    def test_is_the_highest_node(self, name: str, node: tuple[int, int] | None) -> None:
+        assert Layout(**ALL_PRESETS[name]).backfill_node == node
+
+    def test_a_datacenter_without_machines(self) -> None:
+        assert Layout(41, 3, 0, 19).backfill_node == (7, 0)
+
+
+# 2024-03-05T06:07:08.009Z
+MOMENT = dt.datetime(2024, 3, 5, 6, 7, 8, 9_000, tzinfo=UTC)
+MOMENT_MS = 1_709_618_828_009
+
+
+def made_at(layout: Layout, ms: int, node: tuple[int, int] = (0, 0), count: int = 1) -> list[int]:
+    """IDs a real generator of the layout makes when its clock reads ``ms``."""
+    generator = SnowflakeGenerator(
+        **{name: getattr(layout, name) for name in WIDTH_NAMES},
+        epoch_ms=layout.epoch_ms,
+        datacenter_id=node[0],
+        machine_id=node[1],
+        clock=lambda: ms,
+    )
+    return generator.next_ids(count)
+
+
+class TestIDsAtAMoment:
+    def test_bounds_of_one_millisecond(self) -> None:
+        layout = Layout()
+        offset = (MOMENT_MS - DEFAULT_EPOCH_MS) << 22
+
+        assert layout.min_id_at(MOMENT) == offset
+        assert layout.max_id_at(MOMENT) == offset + 2**22 - 1
+        assert layout.decode(layout.max_id_at(MOMENT)) == DecodedID(
+            offset + 2**22 - 1, MOMENT_MS, 31, 31, 4095
+        )
+
+    @pytest.mark.parametrize("name", ALL_PRESETS)
+    def test_hold_every_id_made_in_that_millisecond(self, name: str) -> None:
+        layout = Layout(**ALL_PRESETS[name])
+        low, high = layout.min_id_at(MOMENT_MS), layout.max_id_at(MOMENT_MS)
+
+        first = made_at(layout, MOMENT_MS)[0]
+        last = made_at(layout, MOMENT_MS, layout.backfill_node or (0, 0), 2**layout.sequence_bits)
+
+        assert low == first
+        assert high == last[-1]
+        assert made_at(layout, MOMENT_MS - 1)[0] < low
+        assert made_at(layout, MOMENT_MS + 1)[0] > high
+
+    @pytest.mark.parametrize(
+        "moment",
+        [
+            MOMENT,
+            MOMENT.replace(microsecond=9_999),
+            MOMENT.replace(tzinfo=None),
+            MOMENT.astimezone(dt.timezone(dt.timedelta(hours=-5))),
+            MOMENT_MS,
+        ],
+        ids=["aware", "within-the-millisecond", "naive-is-utc", "other-zone", "unix-ms"],
+    )
+    def test_moment_forms(self, moment: dt.datetime | int) -> None:
+        layout = Layout()
+        assert layout.min_id_at(moment) == layout.min_id_at(MOMENT_MS)
+        assert layout.max_id_at(moment) == layout.max_id_at(MOMENT_MS)
+
+    def test_clamped_to_the_layout(self) -> None:
+        layout = Layout()
+
+        assert layout.min_id_at(0) == 0
+        assert layout.max_id_at(dt.datetime(2000, 1, 1)) == 2**22 - 1
+        assert layout.min_id_at(10**15) == layout.min_id_at(layout.max_timestamp_ms)
+        assert layout.max_id_at(10**15) == MAX_ID
+
+    @pytest.mark.parametrize("moment", [1.5, "2024-03-05", dt.date(2024, 3, 5), True, None])
+    def test_refuses_other_types(self, moment: object) -> None:
+        with pytest.raises(TypeError) as caught:
+            Layout().min_id_at(moment)  # type: ignore[arg-type]
+        assert str(caught.value).startswith(
+            "a moment must be a datetime or an int of Unix milliseconds, got "
+        )
+
+
+class TestIDRange:
+    def test_half_open(self) -> None:
+        layout = Layout()
+        start = dt.datetime(2024, 3, 1, tzinfo=UTC)
+        end = dt.datetime(2024, 4, 1, tzinfo=UTC)
+
+        low, high = layout.id_range(start, end)
+
+        assert low == layout.min_id_at(start)
+        assert high == layout.min_id_at(end)
+        first_ms, last_ms = unix_ms(start), unix_ms(end) - 1
+        assert low <= made_at(layout, first_ms)[0] < high
+        assert low <= made_at(layout, last_ms, (31, 31), 4096)[-1] < high
+        assert made_at(layout, first_ms - 1, (31, 31), 4096)[-1] < low
+        assert made_at(layout, last_ms + 1)[0] >= high
+
+    def test_bounds_between_milliseconds_round_up(self) -> None:
+        layout = Layout()
+        start = MOMENT.replace(microsecond=9_001)
+
+        low, high = layout.id_range(start, start + dt.timedelta(microseconds=998))
+
+        # No ID's time, a whole millisecond, lies in [.009001, .009999).
+        assert low == high == layout.min_id_at(MOMENT_MS + 1)
+
+    def test_unix_ms(self) -> None:
+        layout = Layout()
+        assert layout.id_range(MOMENT_MS, MOMENT_MS + 2) == (
+            layout.min_id_at(MOMENT_MS),
+            layout.max_id_at(MOMENT_MS + 1) + 1,
+        )
+
+    @pytest.mark.parametrize(
+        ("start", "end", "expected"),
+        [
+            (0, DEFAULT_EPOCH_MS, (0, 0)),
+            (0, DEFAULT_EPOCH_MS + 1, (0, 2**22)),
+            (DEFAULT_EPOCH_MS + 2**41, 10**15, (MAX_ID + 1, MAX_ID + 1)),
+            (DEFAULT_EPOCH_MS + 2**41 - 1, 10**15, (MAX_ID + 1 - 2**22, MAX_ID + 1)),
+            (0, 10**15, (0, MAX_ID + 1)),
+            (MOMENT_MS, MOMENT_MS, ((MOMENT_MS - DEFAULT_EPOCH_MS) << 22,) * 2),
+            (MOMENT_MS + 5, MOMENT_MS, ((MOMENT_MS + 5 - DEFAULT_EPOCH_MS) << 22,) * 2),
+        ],
+        ids=[
+            "before-the-epoch",
+            "first-millisecond",
+            "after-the-end",
+            "last-millisecond",
+            "everything",
+            "empty",
+            "reversed",
+        ],
+    )
+    def test_edges(self, start: int, end: int, expected: tuple[int, int]) -> None:
+        assert Layout().id_range(start, end) == expected

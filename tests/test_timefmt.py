@@ -7,6 +7,7 @@ import pytest
 
 from django_flakeid.errors import InvalidIDError
 from django_flakeid.timefmt import ms_to_datetime, ms_to_iso
+from django_flakeid.timefmt import unix_ms as to_unix_ms
 
 DAY_MS = 86_400_000
 
@@ -138,3 +139,49 @@ class TestMsToDatetime:
     def test_out_of_range_is_a_value_error(self) -> None:
         with pytest.raises(ValueError, match=str(unix_ms(10000, 1, 1))):
             ms_to_datetime(unix_ms(10000, 1, 1))
+
+
+class TestUnixMs:
+    def test_aware(self) -> None:
+        moment = dt.datetime(2024, 2, 29, 23, 59, 59, 999_000, tzinfo=dt.timezone.utc)
+        assert to_unix_ms(moment) == Moment(2024, 2, 29, 23, 59, 59, 999).unix_ms
+
+    def test_other_zone(self) -> None:
+        tokyo = dt.timezone(dt.timedelta(hours=9))
+        assert to_unix_ms(dt.datetime(1970, 1, 1, 9, tzinfo=tokyo)) == 0
+
+    def test_naive_is_utc(self) -> None:
+        assert to_unix_ms(dt.datetime(1970, 1, 2)) == DAY_MS
+
+    @pytest.mark.parametrize(
+        ("microsecond", "down", "up"), [(0, 0, 0), (1, 0, 1), (999, 0, 1), (1_000, 1, 1)]
+    )
+    def test_between_milliseconds(self, microsecond: int, down: int, up: int) -> None:
+        moment = dt.datetime(1970, 1, 1, microsecond=microsecond)
+        assert to_unix_ms(moment) == down
+        assert to_unix_ms(moment, round_up=True) == up
+
+    def test_before_1970_rounds_down(self) -> None:
+        moment = dt.datetime(1969, 12, 31, 23, 59, 59, 999_500)
+        assert to_unix_ms(moment) == -1
+        assert to_unix_ms(moment, round_up=True) == 0
+
+    def test_year_range_of_datetime(self) -> None:
+        assert to_unix_ms(dt.datetime(9999, 12, 31, 23, 59, 59, 999_999)) == (
+            unix_ms(10000, 1, 1) - 1
+        )
+        assert to_unix_ms(dt.datetime(1, 1, 1)) == unix_ms(1, 1, 1)
+
+    @pytest.mark.parametrize("ms", [0, -5, 2**70])
+    def test_ints_pass_through(self, ms: int) -> None:
+        assert to_unix_ms(ms) == ms
+        assert to_unix_ms(ms, round_up=True) == ms
+
+    @pytest.mark.parametrize("moment", [1.0, "0", dt.date(1970, 1, 1), False, None])
+    def test_refuses_other_types(self, moment: object) -> None:
+        with pytest.raises(TypeError) as caught:
+            to_unix_ms(moment)  # type: ignore[arg-type]
+        assert str(caught.value) == (
+            "a moment must be a datetime or an int of Unix milliseconds, "
+            f"got {type(moment).__name__} {moment!r}"
+        )

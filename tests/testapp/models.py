@@ -75,3 +75,14 @@ class ExternalRecord(models.Model):
 
     def __str__(self) -> str:
         return f"Record {self.source_id}"
+
+
+class LegacyEvent(models.Model):
+    # A table keyed by auto-increment that gains a Snowflake column later: the backfill's case.
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(db_index=True, null=True)
+    public_id = SnowflakeField(null=True, blank=True, default=None)
+    name = models.CharField(max_length=50, blank=True)
+
+    def __str__(self) -> str:
+        return self.name or f"Event {self.pk}"

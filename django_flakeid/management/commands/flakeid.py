@@ -16,13 +16,17 @@ from ...hostclaim import held_on_host
 from ...layout import MAX_ID, WIDTH_NAMES, DecodedID, Layout
 from ...presets import ALL_PRESETS
 from ...timefmt import ms_to_iso
+from ..backfill_cli import add_backfill_parser, run_backfill
 
 _DIGITS = re.compile(r"[0-9]+")
 _T = TypeVar("_T")
 
 
 class Command(BaseCommand):
-    help = "Decode Snowflake IDs, generate new ones, or show the ID layout in effect."
+    help = (
+        "Decode Snowflake IDs, generate new ones, show the ID layout in effect, or fill a "
+        "Snowflake column added to a table with rows."
+    )
 
     # The subcommands read FLAKEID themselves and explain what is wrong with it; 'decode'
     # must work with a broken setting too, given the layout on the command line.
@@ -33,7 +37,7 @@ class Command(BaseCommand):
             dest="subcommand",
             required=True,
             title="subcommands",
-            metavar="{decode,generate,info,leases}",
+            metavar="{decode,generate,info,leases,backfill}",
         )
 
         decode = subcommands.add_parser(
@@ -88,6 +92,8 @@ class Command(BaseCommand):
         )
         self.add_format_argument(leases)
 
+        add_backfill_parser(subcommands)
+
     def add_format_argument(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--format",
@@ -104,6 +110,8 @@ class Command(BaseCommand):
             self.generate(options)
         elif subcommand == "leases":
             self.leases(options)
+        elif subcommand == "backfill":
+            self.backfill(options)
         else:
             self.info(options)
 
@@ -301,6 +309,9 @@ class Command(BaseCommand):
                 f"{holder:32} {expires:25} {record['high_water_at'] or '-'}"
             )
         self.stdout.write("\n".join(lines))
+
+    def backfill(self, options: dict[str, Any]) -> None:
+        run_backfill(self, options)
 
     def write_json(self, data: object) -> None:
         self.stdout.write(json.dumps(data, indent=2))
