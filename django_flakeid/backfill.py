@@ -121,7 +121,7 @@ def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
         field = model._meta.get_field(name)
     except FieldDoesNotExist:
         raise BackfillError(f"{model._meta.label} has no field {name!r}.") from None
-    if not isinstance(field, models.Field) or not field.concrete:
+    if not isinstance(field, models.Field) or not field.concrete or field.many_to_many:
         raise BackfillError(f"{model._meta.label}.{name} is not a column of the table.")
     return field
 
