@@ -46,10 +46,13 @@ class SnowflakeField(_BigIntegerField[_ST_contra, _GT_co]):
     # Django reads this class attribute and never changes it.
     default_validators = [MinValueValidator(0), MaxValueValidator(MAX_ID)]  # noqa: RUF012
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("default", generate_id)
-        kwargs.setdefault("editable", False)
-        super().__init__(*args, **kwargs)
+    # Type checkers keep BigIntegerField's own signature, so a misspelt option is an error.
+    if not TYPE_CHECKING:
+
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("default", generate_id)
+            kwargs.setdefault("editable", False)
+            super().__init__(*args, **kwargs)
 
     def deconstruct(self) -> tuple[str, str, Any, dict[str, Any]]:
         name, path, args, kwargs = super().deconstruct()
