@@ -311,12 +311,12 @@ def measure(case: Case, rounds: int, mode: str, machine: str) -> list[Row]:
 
 
 def build_cases(found: list[Contender], single_n: int, bulk_n: int) -> list[Case]:
-    seed = next((c.name for c in found if c.name.startswith("flakeid ")), "")
+    original = next((c.name for c in found if c.name.startswith("flakeid ")), "")
     single = Case(
         "next_id(), twitter",
         single_n,
         [(c.name, c.how, bind(rate_single, c.single, single_n)) for c in found],
-        {seed: 1.4, "bare locked generator": 0.9},
+        {original: 1.4, "bare locked generator": 0.9},
     )
     threads = Case(
         f"next_id(), {THREADS} threads, one generator",
@@ -329,7 +329,7 @@ def build_cases(found: list[Contender], single_n: int, bulk_n: int) -> list[Case
             )
             for c in found
         ],
-        {seed: 1.5},
+        {original: 1.5},
     )
     bulk = Case(
         f"next_ids({bulk_n:,}), twitter",
@@ -342,7 +342,7 @@ def build_cases(found: list[Contender], single_n: int, bulk_n: int) -> list[Case
             )
             for c in found
         ],
-        {seed: 1.0},
+        {original: 1.0},
         capacity=True,
     )
     # Only the contenders with layouts, and a bulk API, have a high_throughput preset.
@@ -350,7 +350,7 @@ def build_cases(found: list[Contender], single_n: int, bulk_n: int) -> list[Case
         f"next_ids({bulk_n:,}), high_throughput",
         bulk_n,
         [(c.name, c.bulk_how, bind_bulk(c, "high_throughput", bulk_n)) for c in found if c.bulk],
-        {seed: 10.0},
+        {original: 10.0},
     )
     cases = [single, threads, bulk]
     return [*cases, high_throughput] if len(high_throughput.runs) > 1 else cases

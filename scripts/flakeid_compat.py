@@ -1,6 +1,6 @@
 """Run the ``flakeid`` 0.1.1 package's own tests and README examples against django_flakeid.
 
-Usage: python scripts/seed_compat.py
+Usage: python scripts/flakeid_compat.py
 
 Downloads the sdist from PyPI into a temporary folder, removes its source so that nothing but
 django_flakeid can answer ``import flakeid``, and points that name at django_flakeid with a
@@ -19,7 +19,7 @@ import textwrap
 from pathlib import Path
 
 SDIST = "flakeid==0.1.1"
-# The seed's own suite sets this private attribute to fake a clock far ahead; django_flakeid
+# flakeid 0.1.1's own suite sets this private attribute to fake a clock far ahead; django_flakeid
 # keeps the same name for the last stamped millisecond, so that test runs too.
 ALIAS = "import sys\nimport django_flakeid\nsys.modules[__name__] = django_flakeid\n"
 README_PRELUDE = """
