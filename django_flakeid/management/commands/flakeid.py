@@ -4,7 +4,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
@@ -17,6 +17,9 @@ from ...layout import MAX_ID, WIDTH_NAMES, DecodedID, Layout
 from ...presets import ALL_PRESETS
 from ...timefmt import ms_to_iso
 from ..backfill_cli import add_backfill_parser, run_backfill
+
+if TYPE_CHECKING:
+    from ...models import NodeLease
 
 _DIGITS = re.compile(r"[0-9]+")
 _T = TypeVar("_T")
@@ -238,7 +241,7 @@ class Command(BaseCommand):
         datacenter = config.node.datacenter_id.value
         if config.node.machine_mode == "lease":
             return [
-                {"machine_id": row["machine_id"], "holder": f"{row['host']} pid {row['pid']}"}
+                {"machine_id": row.machine_id, "holder": f"{row.host} pid {row.pid}"}
                 for row in self.lease_rows(config.lease_database, config.layout, datacenter)
             ]
         return [
@@ -247,16 +250,24 @@ class Command(BaseCommand):
         ]
 
     def lease_rows(
-        self, using: str, layout: Layout | None = None, datacenter: int | None = None
-    ) -> list[dict[str, Any]]:
+        self,
+        using: str,
+        layout: Layout | None = None,
+        datacenter: int | None = None,
+        *,
+        free_too: bool = False,
+    ) -> list[NodeLease]:
+        """The lease table's rows (held ones only, unless ``free_too``), as a clear error."""
         from ...leases import layout_key
         from ...models import NodeLease
 
-        rows = NodeLease.objects.using(using).exclude(holder="")
+        rows = NodeLease.objects.using(using).all()
+        if not free_too:
+            rows = rows.exclude(holder="")
         if layout is not None:
             rows = rows.filter(layout=layout_key(layout), datacenter_id=datacenter)
         try:
-            return list(rows.values())
+            return list(rows)
         except DatabaseError as error:
             raise CommandError(
                 f"Cannot read the leases from database '{using}' ({error}); "
@@ -264,19 +275,8 @@ class Command(BaseCommand):
             ) from None
 
     def leases(self, options: dict[str, Any]) -> None:
-        from ...models import NodeLease
-
         using = _configured(conf.get_config).lease_database
-        rows = NodeLease.objects.using(using).all()
-        if not options["all"]:
-            rows = rows.exclude(holder="")
-        try:
-            found = list(rows)
-        except DatabaseError as error:
-            raise CommandError(
-                f"Cannot read the leases from database '{using}' ({error}); "
-                "run 'manage.py migrate django_flakeid'."
-            ) from None
+        found = self.lease_rows(using, free_too=options["all"])
         records = [
             {
                 "layout": row.layout,
