@@ -31,7 +31,6 @@ Results go to ``benchmarks/results/database-DB.csv`` (``database-DB-quick.csv`` 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import os
 import statistics
@@ -40,13 +39,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.machine import RESULTS, describe, today
+from benchmarks.machine import RESULTS, describe, today, write_csv
 
 DATABASES = ("sqlite", "postgresql", "mariadb")
 #: Rows for bulk_create, sized for a 2-core machine: about a minute or two per database.
@@ -651,12 +650,7 @@ def main() -> None:
     rows = benchmark(args)
     default = f"database-{args.db}{'-quick' if args.quick else ''}.csv"
     path = args.csv or RESULTS / default
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Row)])
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    print(f"wrote {path}")
+    write_csv(rows, path)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ does. Results go to ``benchmarks/results/generator.csv`` (``generator-quick.csv`
 from __future__ import annotations
 
 import argparse
-import csv
 import gc
 import statistics
 import sys
@@ -27,14 +26,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Collection
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import django_flakeid
-from benchmarks.machine import RESULTS, describe, today
+from benchmarks.machine import RESULTS, describe, today, write_csv
 
 OURS = f"django-flakeid {django_flakeid.__version__}"
 THREADS = 4
@@ -439,12 +438,7 @@ def main() -> None:
     )
 
     path = args.csv or RESULTS / f"generator{'-quick' if args.quick else ''}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Row)])
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    print(f"wrote {path}")
+    write_csv(rows, path)
 
 
 if __name__ == "__main__":

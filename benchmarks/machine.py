@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import os
 import platform
+from collections.abc import Sequence
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -32,3 +36,13 @@ def describe() -> str:
 def today() -> str:
     """The UTC date, ISO-formatted."""
     return dt.datetime.now(dt.timezone.utc).date().isoformat()
+
+
+def write_csv(rows: Sequence[Any], path: Path) -> None:
+    """Write dataclass rows to ``path`` as CSV, one column per field, and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(rows[0])])
+        writer.writeheader()
+        writer.writerows(asdict(row) for row in rows)
+    print(f"wrote {path}")
