@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -13,6 +15,7 @@ from django_flakeid.errors import (
     ConfigurationError,
     ConfigurationTypeError,
     FlakeIDError,
+    NodeInUseError,
 )
 from django_flakeid.factory import (
     default_generator,
@@ -254,3 +257,28 @@ def test_unknown_option_is_a_typed_error_with_a_suggestion() -> None:
         make_generator("twitter", machine_idd=3)
     with pytest.raises(ConfigurationTypeError, match=r"unknown generator option 'colour'$"):
         make_generator({**PRESET_TWITTER, "colour": "blue"})
+
+
+@pytest.mark.usefixtures("no_default")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_rebuilds_the_default_and_is_refused_its_parents_node() -> None:
+    parent_id = next_id()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        signal.alarm(20)
+        try:
+            outcome = f"generated {next_id()}"
+        except NodeInUseError as error:
+            outcome = f"refused {error}"
+        except BaseException as error:
+            outcome = f"unexpected {error!r}"
+        os.write(write_end, outcome.encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end) as pipe:
+        outcome = pipe.read()
+    assert outcome.startswith("refused datacenter_id=0 machine_id=0 ")
+    assert f"pid {os.getpid()} " in outcome
+    assert next_id() > parent_id
