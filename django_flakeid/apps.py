@@ -21,6 +21,7 @@ class DjangoFlakeIDConfig(AppConfig):
     def ready(self) -> None:
         register(checks.check_setting)
         register(checks.check_layout_lifetime)
+        register(checks.check_lock_dir)
         register(checks.check_node_identity, deploy=True)
         # Inside a project, django_flakeid.next_id() follows FLAKEID like the model fields do.
         set_default_source(conf.get_generator)

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Error, Warning
 
-from . import conf
+from . import conf, lockdir
 from .conf import ProblemKind
 from .layout import DEFAULT_EPOCH_MS
 from .timefmt import ms_to_iso
@@ -40,6 +40,8 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("django_flakeid.E018", "FLAKEID['lease_database'] is not a database in DATABASES."),
     ("django_flakeid.E019", "The node identity is the one set aside for backfilled IDs."),
     ("django_flakeid.E020", "FLAKEID['ids_as_strings'] is not True or False."),
+    ("django_flakeid.E021", "FLAKEID['lease_ttl'] is too short for renewals to keep up."),
+    ("django_flakeid.E022", "FLAKEID_LOCK_DIR, the folder of host claims, is unusable or unsafe."),
     ("django_flakeid.W001", "The layout runs out within 10 years."),
     ("django_flakeid.W002", "Deploy: machine IDs are unique per host only, and no datacenter_id "
      "tells the hosts apart."),
@@ -64,6 +66,7 @@ PROBLEM_IDS: dict[ProblemKind, str] = {
     "epoch_negative": "django_flakeid.E013",
     "hostname_no_number": "django_flakeid.E016",
     "lease_ttl_invalid": "django_flakeid.E017",
+    "lease_ttl_too_short": "django_flakeid.E021",
     "lease_database_unknown": "django_flakeid.E018",
     "node_reserved": "django_flakeid.E019",
     "ids_as_strings_invalid": "django_flakeid.E020",
@@ -105,8 +108,9 @@ def check_layout_lifetime(**kwargs: Any) -> list[CheckMessage]:
             Error(
                 f"The ID layout ran out at {runs_out}: a {layout.timestamp_bits}-bit timestamp "
                 "cannot hold the current time.",
-                hint="Use more timestamp_bits or a later epoch_ms; note that IDs made with a "
-                "later epoch sort before the ones already stored.",
+                hint="A later epoch_ms or more timestamp_bits re-stamps times already used, "
+                "so new IDs can repeat stored ones: use such a layout only for tables that "
+                "start empty (see 'Changing the layout' in the README).",
                 id="django_flakeid.E015",
             )
         ]
@@ -115,8 +119,10 @@ def check_layout_lifetime(**kwargs: Any) -> list[CheckMessage]:
             Warning(
                 f"The ID layout runs out at {runs_out}, less than {WARN_WITHIN_YEARS} years "
                 "from now.",
-                hint="Plan a move to more timestamp_bits or a later epoch_ms: after that "
-                "time no ID can be generated.",
+                hint="After that time no ID can be generated. A later epoch_ms or more "
+                "timestamp_bits re-stamps times already used, so new IDs can repeat stored "
+                "ones: plan it for tables that start empty (see 'Changing the layout' in the "
+                "README).",
                 id="django_flakeid.W001",
             )
         ]
@@ -153,3 +159,12 @@ def check_node_identity(**kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def check_lock_dir(**kwargs: Any) -> list[CheckMessage]:
+    """Report a folder of host claims that is relative, unusable, or open to other users."""
+    found = lockdir.problem()
+    if found is None:
+        return []
+    message, hint = found
+    return [Error(f"{message[:1].upper()}{message[1:]}.", hint=hint, id="django_flakeid.E022")]

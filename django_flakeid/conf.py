@@ -7,6 +7,7 @@ actually requested.
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import os
 import re
@@ -46,6 +47,9 @@ SETTING_KEYS = (
 MACHINE_WORDS = ("auto", "lease", "hostname")
 DEFAULT_LEASE_TTL = 30.0
 MAX_LEASE_TTL = 86_400.0
+# Renewals run every third of the TTL and a slow database round trip or a retry takes a good
+# part of a second: below this, a healthy process would lose its lease.
+MIN_LEASE_TTL = 3.0
 ENVIRONMENT_VARIABLES = {
     "datacenter_id": "FLAKEID_DATACENTER_ID",
     "machine_id": "FLAKEID_MACHINE_ID",
@@ -77,6 +81,7 @@ ProblemKind = Literal[
     "hostname_no_number",
     "node_reserved",
     "lease_ttl_invalid",
+    "lease_ttl_too_short",
     "lease_database_unknown",
     "ids_as_strings_invalid",
 ]
@@ -168,6 +173,9 @@ class _State(NamedTuple):
 
 
 _lock = threading.Lock()
+# The process that made _lock: a child forked without Python's fork hooks (uWSGI, a fork in C)
+# inherits it as it was, possibly held by a thread that does not exist in the child.
+_lock_pid = os.getpid()
 _state: _State | None = None
 _running: Running | None = None
 
@@ -199,19 +207,32 @@ def get_config() -> Config:
 
 
 def get_running() -> Running:
-    """The process's generator with its host claim or database lease, built on first use."""
-    global _running
+    """The process's generator with its host claim or database lease, built on first use.
+
+    A generator inherited through fork, by whatever means, is replaced by one of this
+    process's own, under a claim of its own.
+    """
     running = _running
-    if running is None:
-        config = get_config()
-        with _lock:
-            # Two threads racing here must not each build a generator: two generators with
-            # the same node identity in one process would hand out the same IDs. A failed
-            # claim is not kept, so the next request tries again.
-            if _running is None:
-                _running = _refuse_backfill_node(identity.start(config, _forget_lost_lease))
-            running = _running
+    if running is None or running.generator.inherited:
+        running = _start()
     return running
+
+
+def _start() -> Running:
+    global _running
+    if _lock_pid != os.getpid():
+        _forget_after_fork()
+    config = get_config()
+    with _lock:
+        # Two threads racing here must not each build a generator: two generators with the
+        # same node identity in one process would hand out the same IDs. A failed claim is
+        # not kept, so the next request tries again.
+        if _running is not None and _running.generator.inherited:
+            _running.release()
+            _running = None
+        if _running is None:
+            _running = _refuse_backfill_node(identity.start(config, _forget_lost_lease))
+        return _running
 
 
 def _refuse_backfill_node(running: Running) -> Running:
@@ -281,12 +302,21 @@ def _forget_lost_lease(lease: Lease) -> None:
 def _forget_after_fork() -> None:
     # The child's inherited generator refuses to run; dropping it lets the child build its own
     # under a claim of its own. Nothing is released: the claims and the lease are the parent's.
-    global _state, _running, _lock
-    _state, _running, _lock = None, None, threading.Lock()
+    global _state, _running, _lock, _lock_pid
+    _state, _running, _lock, _lock_pid = None, None, threading.Lock(), os.getpid()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+@atexit.register
+def _release_at_exit() -> None:
+    # Lowers the node's marks to the last millisecond really stamped, so that the next holder
+    # does not wait out the second announced ahead.
+    running = _running
+    if running is not None and not running.generator.inherited:
+        running.release()
 
 
 @receiver(setting_changed)
@@ -595,10 +625,21 @@ class _Reader:
                 "every third of it.",
             )
             valid = False
-        if database not in settings.DATABASES:
+        elif ttl < MIN_LEASE_TTL:
+            self.problem(
+                "lease_ttl_too_short",
+                f"{_key('lease_ttl')} is {ttl:g} s; renewals every {ttl / 3:.2g} s cannot be "
+                "kept up reliably, and a lease that lapses stops IDs.",
+                f"Set {_key('lease_ttl')} to {MIN_LEASE_TTL:g} seconds or more, e.g. "
+                f"{DEFAULT_LEASE_TTL:g}.",
+            )
+            valid = False
+        # A list or dict here would make the membership test below fail with "unhashable".
+        if not isinstance(database, str) or database not in settings.DATABASES:
             self.problem(
                 "lease_database_unknown",
-                f"{_key('lease_database')} {database!r} is not a database in DATABASES.",
+                f"{_key('lease_database')} {database!r} is not the name of a database in "
+                "DATABASES.",
                 f"Set it to one of {', '.join(map(repr, settings.DATABASES))}.",
             )
             valid = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import inspect
 import os
@@ -13,6 +14,7 @@ from .environ import int_from_env
 from .errors import ConfigurationError, ConfigurationTypeError
 from .generator import SnowflakeGenerator
 from .hostclaim import NodeClaim, claim_node
+from .marks import guard
 from .presets import ALL_PRESETS, PRESET_MINIMAL, PRESET_TWITTER
 
 PresetArg = Mapping[str, Any] | str | None
@@ -75,6 +77,9 @@ def make_generator_from_env(
 
 
 _lock = threading.Lock()
+# The process that made _lock: a child forked without Python's fork hooks inherits it as it
+# was, possibly held by a thread that does not exist in the child.
+_lock_pid = os.getpid()
 _default: SnowflakeGenerator | None = None
 _default_claim: NodeClaim | None = None
 _default_source: Callable[[], SnowflakeGenerator] | None = None
@@ -90,33 +95,60 @@ def default_generator() -> SnowflakeGenerator:
     """The generator behind the module-level :func:`next_id` and :func:`next_ids`."""
     if _default_source is not None:
         return _default_source()
+    default = _default
+    if default is None or default.inherited:
+        default = _build_default()
+    return default
+
+
+def _build_default() -> SnowflakeGenerator:
     global _default, _default_claim
-    if _default is None:
-        with _lock:
-            if _default is None:
-                generator = make_generator(PRESET_MINIMAL)
-                # The minimal layout has no node field, so only one process per host may use
-                # it; a second one gets NodeInUseError rather than the first one's IDs.
-                _default_claim = claim_node(
-                    generator.layout,
-                    0,
-                    0,
-                    fix="For IDs from several processes, give each one a generator of its "
-                    "own with a distinct node, e.g. make_generator('twitter', machine_id=N).",
-                )
-                _default = generator
-    return _default
+    if _lock_pid != os.getpid():
+        _forget_default_after_fork()
+    with _lock:
+        if _default is not None and _default.inherited:
+            # Its claim is the parent's: only this process's copy is let go.
+            if _default_claim is not None:
+                _default_claim.release()
+            _default, _default_claim = None, None
+        if _default is None:
+            generator = make_generator(PRESET_MINIMAL)
+            # The minimal layout has no node field, so only one process per host may use it;
+            # a second one gets NodeInUseError rather than the first one's IDs.
+            claim = claim_node(
+                generator.layout,
+                0,
+                0,
+                fix="For IDs from several processes, give each one a generator of its own "
+                "with a distinct node, e.g. make_generator('twitter', machine_id=N).",
+            )
+            try:
+                guard(generator, claim)
+            except BaseException:
+                claim.release()
+                raise
+            _default, _default_claim = generator, claim
+        return _default
 
 
 def _forget_default_after_fork() -> None:
     # The inherited generator refuses in the child; dropping it lets the child build its own,
     # which must then win a claim of its own.
-    global _default, _default_claim, _lock
-    _default, _default_claim, _lock = None, None, threading.Lock()
+    global _default, _default_claim, _lock, _lock_pid
+    _default, _default_claim, _lock, _lock_pid = None, None, threading.Lock(), os.getpid()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_default_after_fork)
+
+
+@atexit.register
+def _release_default_at_exit() -> None:
+    # Lowers the node's mark to the last millisecond really stamped, so that the next process
+    # does not wait out the second announced ahead.
+    default, claim = _default, _default_claim
+    if default is not None and claim is not None and not default.inherited:
+        claim.release(default.stop_new_milliseconds())
 
 
 def next_id() -> int:

@@ -1,125 +1,276 @@
-"""Claims on a node identity among the processes of one host, held with ``flock``.
+"""Claims on a node identity among the processes of one host.
 
-A claim is an exclusive lock on a small file named after the layout and the node. The kernel
-drops it when the process exits, however it exits, so a crash never blocks a restart. A
-process that forks keeps its claims; the child drops its inherited copies, so a child that
-needs a node claims its own.
+A claim is two kernel objects, and a process must win both:
+
+- on Linux, an abstract Unix socket named after the lock folder, the layout and the node. It
+  lives in the network namespace rather than in a file system, so neither ``TMPDIR``, a private
+  ``/tmp``, the working directory nor an ``rm -rf`` of the lock folder can hide it; a prober that
+  connects to it learns the holder's pid;
+- an exclusive ``flock`` on the node's file in the lock folder (:mod:`.lockdir`): the meeting
+  place of processes that share the folder from other network namespaces, the only one on other
+  systems, and the home of the node's high-water mark (:mod:`.marks`).
+
+The kernel drops both when the process exits, however it exits, so a crash never blocks a
+restart. Only one layout may be live in a lock folder at a time: the IDs of two layouts overlap
+whatever their nodes. A forked child never keeps its parent's claims alive, whether or not the
+fork ran Python's fork hooks.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import re
+import socket
+import stat
+import struct
 import sys
-import tempfile
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from .errors import ConfigurationError, NodeInUseError
+from . import lockdir
+from .errors import ConfigurationError, FlakeIDError, ForkedProcessError, NodeInUseError
 from .layout import Layout
-
-LOCK_DIR_ENV = "FLAKEID_LOCK_DIR"
+from .lockdir import LOCK_DIR_ENV, default_lock_dir
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows has no flock
     fcntl = None  # type: ignore[assignment]
 
+__all__ = [
+    "LOCK_DIR_ENV",
+    "NodeClaim",
+    "claim_free_machine",
+    "claim_node",
+    "default_lock_dir",
+    "held_on_host",
+    "try_claim",
+]
 
-def default_lock_dir() -> Path:
-    """``$FLAKEID_LOCK_DIR``, else ``django-flakeid`` in the system temporary folder."""
-    configured = os.environ.get(LOCK_DIR_ENV)
-    return Path(configured) if configured else Path(tempfile.gettempdir()) / "django-flakeid"
+# A lock file starts with the mark, fixed-width so that one pwrite replaces it whole, then
+# names its holder.
+_MARK_DIGITS = 20
+_HOLDER_AT = _MARK_DIGITS + 1
+_MAX_MARK = 10**_MARK_DIGITS - 1
+_READ_LIMIT = 4096
+
+_ABSTRACT_SOCKETS = sys.platform.startswith("linux") and hasattr(socket, "AF_UNIX")
+_SOCKET_PREFIX = "django-flakeid/"
+_MAX_SOCKET_NAME = 107
+# Probers that connect to learn the holder queue up until the holder accepts; a full queue
+# only makes later probers fall back to the lock file's text.
+_BACKLOG = 8
+# Probes of a lock file (held_on_host, other layouts) hold a shared lock for a few
+# microseconds; a claimer retries rather than take a probe for a holder.
+_LOCK_ATTEMPTS = 3
+_LOCK_RETRY_S = 0.002
+_FILE_NAME = re.compile(r"epoch(\d+)-bits(\d+-\d+-\d+-\d+)-dc(\d+)-m(\d+)\.lock")
 
 
-@dataclass(frozen=True)
 class NodeClaim:
     """This process's hold on one (datacenter, machine) of one layout on this host."""
 
-    datacenter_id: int
-    machine_id: int
-    path: Path
-    fd: int
+    def __init__(
+        self,
+        layout: Layout,
+        datacenter_id: int,
+        machine_id: int,
+        path: Path,
+        *,
+        fd: int,
+        sock: socket.socket | None,
+        mark: int,
+    ) -> None:
+        self.layout = layout
+        self.datacenter_id = datacenter_id
+        self.machine_id = machine_id
+        self.path = path
+        #: The highest mark found for this node (and for the other layouts of the lock folder)
+        #: when it was claimed: this holder stamps only later milliseconds.
+        self.after_ms = mark
+        self._fd = fd
+        self._sock = sock
+        self._mark = mark
+        self._pid = os.getpid()
+        self._open = True
+        self._lock = threading.Lock()
 
-    def release(self) -> None:
-        with _registry_lock:
-            if _held.get(self.path) is self:
-                del _held[self.path]
-                os.close(self.fd)
-
-
-_registry_lock = threading.Lock()
-_held: dict[Path, NodeClaim] = {}
-
-
-def _lock_path(lock_dir: Path, layout: Layout, datacenter_id: int, machine_id: int) -> Path:
-    widths = "-".join(
-        str(w)
-        for w in (
-            layout.timestamp_bits,
-            layout.datacenter_bits,
-            layout.machine_bits,
-            layout.sequence_bits,
+    def __repr__(self) -> str:
+        return (
+            f"NodeClaim(datacenter_id={self.datacenter_id}, machine_id={self.machine_id}, "
+            f"path={str(self.path)!r}, after_ms={self.after_ms})"
         )
-    )
-    return lock_dir / f"epoch{layout.epoch_ms}-bits{widths}-dc{datacenter_id}-m{machine_id}.lock"
+
+    def announce(self, until_ms: int) -> None:
+        """Store ``until_ms`` as the node's mark, before stamping any millisecond up to it.
+
+        The mark never moves back. A lock file deleted or replaced since the claim is created
+        again, under this claim's lock, first. Raises a :class:`FlakeIDError` when the mark
+        cannot be stored.
+        """
+        if self._pid != os.getpid():
+            raise ForkedProcessError(
+                f"the claim on datacenter_id={self.datacenter_id} "
+                f"machine_id={self.machine_id} belongs to process {self._pid}; process "
+                f"{os.getpid()} inherited it through fork() and must claim a node of its own"
+            )
+        with self._lock:
+            if not self._open:
+                raise FlakeIDError(
+                    f"the claim on datacenter_id={self.datacenter_id} "
+                    f"machine_id={self.machine_id} was released; claim the node again"
+                )
+            self._drain_probes()
+            self._ensure_file()
+            if until_ms > self._mark:
+                self._store(until_ms)
+
+    def release(self, reached_ms: int | None = None) -> None:
+        """Give the node back; ``reached_ms``, the last millisecond really stamped, lowers the mark.
+
+        The mark only moves down, and never below :attr:`after_ms`. In a process that
+        inherited the claim through fork, this only closes that process's copies: the node
+        stays the parent's.
+        """
+        with _registry() as held:
+            if held.get(self.path) is not self:
+                return
+            del held[self.path]
+            with self._lock:
+                if reached_ms is not None:
+                    # Best effort: a mark that cannot be lowered stays where it was, which
+                    # only makes the next holder wait a little. Never raised: a generator that
+                    # stamped nothing reports a millisecond before its epoch, which may be
+                    # ahead of the clock.
+                    with suppress(OSError, FlakeIDError):
+                        self._ensure_file()
+                        self._store(min(self._mark, max(self.after_ms, reached_ms)))
+                self._close()
+
+    def _store(self, mark: int) -> None:
+        try:
+            os.pwrite(self._fd, _mark_field(mark), 0)
+        except OSError as exc:
+            raise FlakeIDError(
+                f"cannot store the high-water mark of datacenter_id={self.datacenter_id} "
+                f"machine_id={self.machine_id} in {self.path} ({exc.strerror}); no ID is made "
+                "past the last mark stored"
+            ) from exc
+        self._mark = mark
+
+    def _ensure_file(self) -> None:
+        try:
+            current = os.lstat(self.path)
+            mine = os.fstat(self._fd)
+            if (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
+                return
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise FlakeIDError(f"cannot check the lock file {self.path} ({exc.strerror})") from exc
+        # Deleted (tmpreaper, an rm -rf) or replaced: a process sharing the folder from
+        # another network namespace would meet a new file, so the claim moves to one.
+        lockdir.prepare(self.path.parent)
+        fd = _open_lock_file(self.path)
+        try:
+            if not _lock_exclusive(fd):
+                raise NodeInUseError(
+                    f"the lock file of datacenter_id={self.datacenter_id} "
+                    f"machine_id={self.machine_id} was deleted while this process held the "
+                    f"node, and {_parse(_read(fd))[1] or 'another process'} has claimed it "
+                    "since; this process makes no more IDs with it"
+                )
+            mark = max(self._mark, _parse(_read(fd))[0] or 0)
+            _rewrite(fd, mark)
+        except OSError as exc:
+            os.close(fd)
+            raise FlakeIDError(
+                f"cannot create the lock file {self.path} again ({exc.strerror}); no ID is "
+                "made past the last mark stored"
+            ) from exc
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(self._fd)
+        self._fd, self._mark = fd, mark
+
+    def _drain_probes(self) -> None:
+        if self._sock is None:
+            return
+        while True:
+            try:
+                connection, _ = self._sock.accept()
+            except OSError:
+                return
+            connection.close()
+
+    def _close(self) -> None:
+        # Closing never unlocks: after a fork the parent's lock is the same open file, and
+        # the copies going away leaves it held.
+        if self._open:
+            self._open = False
+            os.close(self._fd)
+            if self._sock is not None:
+                self._sock.close()
 
 
-def _ensure_dir(lock_dir: Path) -> None:
-    try:
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        if lock_dir.stat().st_uid == os.geteuid():
-            # Shared by every user of the host, like /tmp, so that their processes see each other.
-            lock_dir.chmod(0o1777)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot use {lock_dir} for node claims ({exc.strerror}); set {LOCK_DIR_ENV} "
-            "to a folder every process of this host can write"
-        ) from exc
+# Claims held by this process, by lock file. A child forked without Python's hooks finds the
+# parent's here and its registry lock in whatever state the fork caught it.
+_held: dict[Path, NodeClaim] = {}
+_owner = os.getpid()
+_locks: dict[int, threading.Lock] = {}
 
 
-def _holder(path: Path) -> str:
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        text = ""
-    return text or "another process"
+@contextmanager
+def _registry() -> Iterator[dict[Path, NodeClaim]]:
+    global _owner
+    pid = os.getpid()
+    # setdefault is atomic: the threads of a forked child agree on one fresh lock and never
+    # wait for one that a parent thread held at fork time.
+    lock = _locks.get(pid) or _locks.setdefault(pid, threading.Lock())
+    with lock:
+        if _owner != pid:
+            for claim in _held.values():
+                claim._close()
+            _held.clear()
+            for other in [key for key in _locks if key != pid]:
+                _locks.pop(other, None)
+            _owner = pid
+        yield _held
 
 
 def try_claim(
     layout: Layout, datacenter_id: int, machine_id: int, lock_dir: Path | None = None
 ) -> NodeClaim | None:
-    """Claim the node for this process; None when a live process (this one too) holds it."""
+    """Claim the node for this process; None when a live process (this one too) holds it.
+
+    Raises :class:`NodeInUseError` when a process of another layout is live in the lock
+    folder, and :class:`ConfigurationError` when the folder is unsafe or unusable.
+    """
     if fcntl is None:  # pragma: no cover - Windows
         raise ConfigurationError("node claims need flock(), which this platform lacks")
-    directory = lock_dir or default_lock_dir()
-    path = _lock_path(directory, layout, datacenter_id, machine_id)
-    with _registry_lock:
-        if path in _held:
+    with _registry() as held:
+        directory = lockdir.prepare(lock_dir)
+        path = directory / _file_name(layout, datacenter_id, machine_id)
+        if path in held:
             # Held by another generator of this very process: just as unsafe to share.
             return None
-        _ensure_dir(directory)
+        claim = _take(directory, path, layout, datacenter_id, machine_id)
+        if claim is None:
+            return None
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-            writable = True
-        except PermissionError:
-            # Another user's lock file: flock works on a read-only descriptor too.
-            fd = os.open(path, os.O_RDONLY)
-            writable = False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
-                return None
+            claim.after_ms = _check_other_layouts(directory, layout, claim.after_ms)
+            _rewrite(claim._fd, claim.after_ms)
+        except BaseException:
+            claim._close()
             raise
-        if writable:
-            record = f"pid {os.getpid()} ({' '.join(sys.argv)[:200]})\n".encode()
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, record, 0)
-        claim = NodeClaim(datacenter_id, machine_id, path, fd)
-        _held[path] = claim
+        claim._mark = claim.after_ms
+        held[path] = claim
         return claim
 
 
@@ -134,11 +285,11 @@ def claim_node(
     """Claim a static node identity, or raise :class:`NodeInUseError` naming its holder."""
     claim = try_claim(layout, datacenter_id, machine_id, lock_dir)
     if claim is None:
-        path = _lock_path(lock_dir or default_lock_dir(), layout, datacenter_id, machine_id)
+        directory = lockdir.prepare(lock_dir)
         raise NodeInUseError(
             f"datacenter_id={datacenter_id} machine_id={machine_id} is already generating IDs "
-            f"on this host in {_holder(path)}; two processes with one node identity would "
-            f"make the same IDs. {fix}"
+            f"on this host in {_holder(directory, layout, datacenter_id, machine_id)}; two "
+            f"processes with one node identity would make the same IDs. {fix}"
         )
     return claim
 
@@ -163,40 +314,325 @@ def held_on_host(
 ) -> list[tuple[int, str]]:
     """The machine IDs of the datacenter that live processes of this host hold, with holders.
 
-    Only looks: a lock that is free is let go at once.
+    Only looks: nothing is created, and a lock file found free is let go at once.
     """
     if fcntl is None:  # pragma: no cover - Windows
         return []
-    directory = lock_dir or default_lock_dir()
-    held = []
-    for machine_id in range(layout.max_machine_id + 1):
-        path = _lock_path(directory, layout, datacenter_id, machine_id)
-        if path in _held:
-            held.append((machine_id, f"pid {os.getpid()} (this process)"))
+    directory = default_lock_dir() if lock_dir is None else Path(os.path.normpath(lock_dir))
+    with _registry() as mine:
+        found = {
+            claim.machine_id: f"pid {os.getpid()} (this process)"
+            for path, claim in mine.items()
+            if path == directory / _file_name(layout, datacenter_id, claim.machine_id)
+        }
+    prefix = f"{_namespace(directory)}{_socket_key(layout)}/{datacenter_id}."
+    for name in _live_socket_names(directory):
+        digits = name[len(prefix) :] if name.startswith(prefix) else ""
+        if digits.isdigit() and int(digits) not in found:
+            path = directory / _file_name(layout, datacenter_id, int(digits))
+            found[int(digits)] = _peer(name) or _file_holder(path) or "another process"
+    key = _layout_key(layout)
+    for entry in _lock_files(directory):
+        match = _FILE_NAME.fullmatch(entry)
+        if match is None or _file_key(match) != key or int(match[3]) != datacenter_id:
+            continue
+        machine = int(match[4])
+        if machine not in found and _file_is_held(directory / entry):
+            found[machine] = _file_holder(directory / entry) or "another process"
+    return sorted(found.items())
+
+
+def _take(
+    directory: Path, path: Path, layout: Layout, datacenter_id: int, machine_id: int
+) -> NodeClaim | None:
+    sock: socket.socket | None = None
+    if _ABSTRACT_SOCKETS:
+        name = _socket_name(directory, layout, datacenter_id, machine_id)
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        except OSError:
+            # A sandbox without Unix sockets: the lock file alone decides, as on macOS.
+            sock = None
+        if sock is not None:
+            try:
+                sock.bind(b"\0" + name.encode())
+                sock.listen(_BACKLOG)
+            except OSError as exc:
+                sock.close()
+                if exc.errno == errno.EADDRINUSE:
+                    return None
+                raise
+            sock.setblocking(False)
+    try:
+        fd = _open_lock_file(path)
+    except BaseException:
+        if sock is not None:
+            sock.close()
+        raise
+    if not _lock_exclusive(fd):
+        os.close(fd)
+        if sock is not None:
+            sock.close()
+        return None
+    mark = _parse(_read(fd))[0]
+    return NodeClaim(layout, datacenter_id, machine_id, path, fd=fd, sock=sock, mark=mark or 0)
+
+
+def _check_other_layouts(directory: Path, layout: Layout, after_ms: int) -> int:
+    """The highest mark of the folder's other layouts (and ``after_ms``), if none is live.
+
+    Called once this process holds its own claim, so that two layouts starting at the same
+    moment see each other: one or both give up, never neither.
+    """
+    live: list[str] = []
+    own_key = _socket_key(layout)
+    namespace = _namespace(directory)
+    for name in sorted(_live_socket_names(directory)):
+        key, _, node = name[len(namespace) :].rpartition("/")
+        if key != own_key:
+            live.append(f"{_describe_layout(key)} node {node} ({_peer(name) or 'its holder'})")
+    key = _layout_key(layout)
+    highest = after_ms
+    for entry in _lock_files(directory):
+        match = _FILE_NAME.fullmatch(entry)
+        if match is None or _file_key(match) == key:
             continue
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(directory / entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             continue
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            held.append((machine_id, _holder(path)))
+            data = _read(fd)
+            highest = max(highest, _parse(data)[0] or 0)
+            if not live and not _try_shared(fd):
+                holder = _parse(data)[1] or "its holder"
+                live.append(
+                    f"{_describe_layout(_file_key(match))} node {match[3]}.{match[4]} ({holder})"
+                )
         finally:
             os.close(fd)
-    return held
+    if live:
+        more = f" and {len(live) - 1} more" if len(live) > 1 else ""
+        raise NodeInUseError(
+            f"a process of another layout is generating IDs on this host: {live[0]}{more}. "
+            "The IDs of two layouts overlap whatever their nodes, so they must not run at "
+            "once. To change the layout, stop every process of the old one first; projects "
+            f"whose IDs never meet can each set {LOCK_DIR_ENV} to a folder of their own."
+        )
+    return highest
+
+
+def _holder(directory: Path, layout: Layout, datacenter_id: int, machine_id: int) -> str:
+    path = directory / _file_name(layout, datacenter_id, machine_id)
+    with _registry() as held:
+        if path in held:
+            return f"pid {os.getpid()} (this process)"
+    if _ABSTRACT_SOCKETS:
+        peer = _peer(_socket_name(directory, layout, datacenter_id, machine_id))
+        if peer is not None:
+            return peer
+    return _file_holder(path) or "another process"
+
+
+def _peer(name: str) -> str | None:
+    """``pid N (command line)`` of the process listening on abstract socket ``name``."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.setblocking(False)
+        probe.connect(b"\0" + name.encode())
+        credentials = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    pid, uid, _ = struct.unpack("3i", credentials)
+    if pid <= 0:
+        # The holder lives in a pid namespace this process cannot see.
+        return None
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as source:
+            raw = source.read(_READ_LIMIT)
+    except OSError:
+        raw = b""
+    command = _one_line(raw.replace(b"\0", b" ").decode(errors="replace"))
+    return f"pid {pid} ({command})" if command else f"pid {pid} (uid {uid})"
+
+
+def _live_socket_names(directory: Path) -> set[str]:
+    """Names of the abstract sockets of ``directory``'s claims bound in this network namespace."""
+    if not _ABSTRACT_SOCKETS:
+        return set()
+    try:
+        with open("/proc/net/unix", "rb") as table:
+            lines = table.read().splitlines()[1:]
+    except OSError:
+        return set()
+    needle = b"@" + _namespace(directory).encode()
+    names = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 8 and fields[7].startswith(needle):
+            names.add(fields[7][1:].decode(errors="replace"))
+    return names
+
+
+def _lock_files(directory: Path) -> list[str]:
+    try:
+        return [name for name in os.listdir(directory) if name.endswith(".lock")]
+    except OSError:
+        return []
+
+
+def _file_is_held(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return not _try_shared(fd)
+    finally:
+        os.close(fd)
+
+
+def _try_shared(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _lock_exclusive(fd: int) -> bool:
+    for attempt in range(_LOCK_ATTEMPTS):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+        else:
+            return True
+        if attempt + 1 < _LOCK_ATTEMPTS:
+            time.sleep(_LOCK_RETRY_S)
+    return False
+
+
+def _open_lock_file(path: Path) -> int:
+    # O_NOFOLLOW: in a folder every user can write, a symlink planted under a lock file's name
+    # must not make this process write its mark into a file of the planter's choosing.
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot open the lock file {path} for writing ({exc.strerror}); it holds the "
+            "node's high-water mark. Remove it (its owner or root can), or set "
+            f"{LOCK_DIR_ENV} to another folder."
+        ) from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ConfigurationError(
+            f"{path} is not a regular file; remove it, or set {LOCK_DIR_ENV} to another folder"
+        )
+    if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != 0o666:
+        # Whichever user's process holds the node next must be able to store its mark.
+        os.fchmod(fd, 0o666)
+    return fd
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.pread(fd, _READ_LIMIT, 0)
+    except OSError:
+        return b""
+
+
+def _parse(data: bytes) -> tuple[int | None, str]:
+    """The mark (None when missing or unreadable) and the holder's text of a lock file."""
+    head = data[:_MARK_DIGITS]
+    if len(head) == _MARK_DIGITS and head.isdigit() and data[_MARK_DIGITS:_HOLDER_AT] == b"\n":
+        return int(head), data[_HOLDER_AT:].decode(errors="replace").strip()
+    return None, data.replace(b"\0", b"").decode(errors="replace").strip()
+
+
+def _file_holder(path: Path) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    try:
+        return _parse(_read(fd))[1]
+    finally:
+        os.close(fd)
+
+
+def _mark_field(mark: int) -> bytes:
+    return f"{min(max(mark, 0), _MAX_MARK):0{_MARK_DIGITS}d}\n".encode()
+
+
+def _rewrite(fd: int, mark: int) -> None:
+    """Store ``mark`` and name this process as the holder."""
+    record = _mark_field(mark) + f"pid {os.getpid()} ({_one_line(' '.join(sys.argv))})\n".encode()
+    os.pwrite(fd, record, 0)
+    os.ftruncate(fd, len(record))
+
+
+def _one_line(command: str) -> str:
+    return " ".join(command.split())[:200]
+
+
+def _layout_key(layout: Layout) -> str:
+    return (
+        f"{layout.timestamp_bits}-{layout.datacenter_bits}-{layout.machine_bits}-"
+        f"{layout.sequence_bits}@{layout.epoch_ms}"
+    )
+
+
+def _file_key(match: re.Match[str]) -> str:
+    return f"{match[2]}@{match[1]}"
+
+
+def _file_name(layout: Layout, datacenter_id: int, machine_id: int) -> str:
+    widths = _layout_key(layout).partition("@")[0]
+    return f"epoch{layout.epoch_ms}-bits{widths}-dc{datacenter_id}-m{machine_id}.lock"
+
+
+def _namespace(directory: Path) -> str:
+    # The folder's path string, not its inode: processes that see different folders under
+    # one path (a private /tmp) must still meet.
+    digest = hashlib.sha256(os.fsencode(str(directory))).hexdigest()[:12]
+    return f"{_SOCKET_PREFIX}{digest}/"
+
+
+def _socket_key(layout: Layout) -> str:
+    key = _layout_key(layout)
+    # Node numbers take at most 2 x 19 digits; a key that would not fit is hashed.
+    if len(key) > _MAX_SOCKET_NAME - 1 - len(_namespace(Path("/"))) - 40:
+        return "#" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return key
+
+
+def _socket_name(directory: Path, layout: Layout, datacenter_id: int, machine_id: int) -> str:
+    return f"{_namespace(directory)}{_socket_key(layout)}/{datacenter_id}.{machine_id}"
+
+
+def _describe_layout(key: str) -> str:
+    widths, _, epoch = key.partition("@")
+    if not epoch:
+        return "another layout"
+    return (
+        f"layout {widths.replace('-', '/')} (timestamp/datacenter/machine/sequence bits, "
+        f"epoch_ms={epoch})"
+    )
 
 
 def _drop_inherited() -> None:
-    # The parent still holds these locks; the child's copies must not keep them alive after
-    # the parent exits, nor let the child think it owns them. The registry lock may have been
-    # held by another parent thread at fork time, so the child starts a fresh one.
-    global _registry_lock
-    _registry_lock = threading.Lock()
-    for claim in list(_held.values()):
-        os.close(claim.fd)
-    _held.clear()
+    with _registry():
+        pass
 
 
 if hasattr(os, "register_at_fork"):
+    # Forks that skip this hook are caught by the next call into this module instead.
     os.register_at_fork(after_in_child=_drop_inherited)

@@ -1,9 +1,11 @@
 """Turning the configured node into a running generator this process alone may use.
 
-A fixed machine ID is claimed on the host (``hostclaim``), so a second process configured
-alike is refused rather than allowed to repeat IDs; ``auto`` claims the lowest machine ID no
-live process of the host holds; ``lease`` claims one in the database (``leases``), which
-makes it unique across hosts too.
+Every node is claimed on the host (``hostclaim``): a fixed machine ID, so that a second process
+configured alike is refused; ``auto``, the lowest machine ID no live process of the host holds;
+``lease``, a machine ID claimed in the database (``leases``), which makes it unique across
+hosts, and then on the host too, so that a process leasing from another table cannot share it.
+The generator stamps only above the node's high-water mark, on the host and in the database
+(``marks``), so a restart after the clock stepped back cannot repeat an ID.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import LeaseError
+from . import marks
+from .errors import FlakeIDError, LeaseError
 from .generator import SnowflakeGenerator
 from .hostclaim import NodeClaim, claim_free_machine, claim_node
 
@@ -27,6 +30,18 @@ FIXED_NODE_FIX = (
     "Give each process its own FLAKEID['machine_id'] (or FLAKEID_MACHINE_ID), or let each "
     "claim a free one with 'machine_id': 'auto' (one host) or 'lease' (many hosts)."
 )
+LEASED_NODE_FIX = (
+    "The machine ID was leased from database '{database}', so that process leases from another "
+    "table or has a fixed machine_id: give every process of the host the same "
+    "FLAKEID['lease_database']."
+)
+
+
+def _released(now: int) -> FlakeIDError:
+    return FlakeIDError(
+        f"this generator was released (clock: {now} ms): FLAKEID changed or the process gave "
+        "its node back. Ask for the generator again: django_flakeid.conf.get_generator()."
+    )
 
 
 @dataclass
@@ -38,10 +53,19 @@ class Running:
     lease: Lease | None = None
 
     def release(self) -> None:
+        """Stop the generator, then give its node back with the last millisecond it stamped.
+
+        The generator stops first, so that whoever takes the node next, in this process or
+        another, starts above everything it stamped. In a process that inherited it through
+        fork, this only lets go of the copies: the node is the parent's.
+        """
+        reached: int | None = None
+        if not self.generator.inherited:
+            reached = self.generator.stop_new_milliseconds(_released)
         if self.lease is not None:
-            self.lease.release()
+            self.lease.release(reached)
         if self.claim is not None:
-            self.claim.release()
+            self.claim.release(reached)
 
 
 def _in_own_thread(work: Callable[[], _T]) -> _T:
@@ -68,29 +92,49 @@ def start(config: Config, on_lease_lost: Callable[[Lease], None]) -> Running:
     layout, node = config.layout, config.node
     datacenter = node.datacenter_id.value
     machine = node.machine_id.value
-
-    def build(machine_id: int) -> SnowflakeGenerator:
-        return SnowflakeGenerator(
+    lease: Lease | None = None
+    if machine == "lease":
+        lease = _in_own_thread(lambda: _acquire_lease(config))
+        try:
+            claim = claim_node(
+                layout,
+                datacenter,
+                lease.machine_id,
+                fix=LEASED_NODE_FIX.format(database=config.lease_database),
+            )
+        except BaseException:
+            lease.release()
+            raise
+    elif machine == "auto":
+        claim = claim_free_machine(layout, datacenter)
+    else:
+        claim = claim_node(layout, datacenter, machine, fix=FIXED_NODE_FIX)
+    running = Running(
+        SnowflakeGenerator(
             timestamp_bits=layout.timestamp_bits,
             datacenter_bits=layout.datacenter_bits,
             machine_bits=layout.machine_bits,
             sequence_bits=layout.sequence_bits,
             epoch_ms=layout.epoch_ms,
             datacenter_id=datacenter,
-            machine_id=machine_id,
+            machine_id=claim.machine_id,
+        ),
+        claim=claim,
+        lease=lease,
+    )
+    try:
+        marks.guard(
+            running.generator,
+            claim,
+            after_ms=claim.after_ms if lease is None else max(claim.after_ms, lease.after_ms),
+            cap=None if lease is None else lease.cap,
         )
-
-    if machine == "lease":
-        lease = _in_own_thread(lambda: _acquire_lease(config))
+    except BaseException:
+        running.release()
+        raise
+    if lease is not None:
         lease.on_lost = lambda: on_lease_lost(lease)
-        generator = build(lease.machine_id)
-        lease.attach(generator)
-        return Running(generator, lease=lease)
-    if machine == "auto":
-        claim = claim_free_machine(layout, datacenter)
-        return Running(build(claim.machine_id), claim=claim)
-    claim = claim_node(layout, datacenter, machine, fix=FIXED_NODE_FIX)
-    return Running(build(machine), claim=claim)
+    return running
 
 
 def _acquire_lease(config: Config) -> Lease:

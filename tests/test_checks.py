@@ -374,12 +374,24 @@ class TestCheckSetting:
         ]
 
     def test_fractional_lease_ttl(self) -> None:
-        assert check_setting({"lease_ttl": 0.5}) == []
+        assert check_setting({"lease_ttl": 3.5}) == []
 
-    def test_e018_lease_database(self) -> None:
-        assert check_setting({"lease_database": "nope"}) == [
+    def test_e021_lease_ttl_too_short(self) -> None:
+        assert check_setting({"lease_ttl": 1.5}) == [
             Error(
-                "FLAKEID['lease_database'] 'nope' is not a database in DATABASES.",
+                "FLAKEID['lease_ttl'] is 1.5 s; renewals every 0.5 s cannot be kept up "
+                "reliably, and a lease that lapses stops IDs.",
+                hint="Set FLAKEID['lease_ttl'] to 3 seconds or more, e.g. 30.",
+                id="django_flakeid.E021",
+            )
+        ]
+
+    @pytest.mark.parametrize("database", ["nope", ["default"], {"default": {}}])
+    def test_e018_lease_database(self, database: object) -> None:
+        assert check_setting({"lease_database": database}) == [
+            Error(
+                f"FLAKEID['lease_database'] {database!r} is not the name of a database in "
+                "DATABASES.",
                 hint="Set it to one of 'default'.",
                 id="django_flakeid.E018",
             )
@@ -430,8 +442,9 @@ class TestCheckLayoutLifetime:
             Error(
                 "The ID layout ran out at 2020-01-13T10:15:41.823Z: a 30-bit timestamp cannot "
                 "hold the current time.",
-                hint="Use more timestamp_bits or a later epoch_ms; note that IDs made with a "
-                "later epoch sort before the ones already stored.",
+                hint="A later epoch_ms or more timestamp_bits re-stamps times already used, "
+                "so new IDs can repeat stored ones: use such a layout only for tables that "
+                "start empty (see 'Changing the layout' in the README).",
                 id="django_flakeid.E015",
             )
         ]
@@ -449,8 +462,9 @@ class TestCheckLayoutLifetime:
         assert warning.msg.startswith("The ID layout runs out at ")
         assert warning.msg.endswith(", less than 10 years from now.")
         assert warning.hint == (
-            "Plan a move to more timestamp_bits or a later epoch_ms: after that time no ID can "
-            "be generated."
+            "After that time no ID can be generated. A later epoch_ms or more timestamp_bits "
+            "re-stamps times already used, so new IDs can repeat stored ones: plan it for "
+            "tables that start empty (see 'Changing the layout' in the README)."
         )
 
     def test_no_warning_beyond_ten_years(self) -> None:
@@ -578,14 +592,14 @@ class TestRegistration:
 
     def test_check_command_reports_lease_errors(self) -> None:
         with (
-            override_settings(FLAKEID={"lease_database": "nope"}),
+            override_settings(FLAKEID={"lease_database": ["default", "other"]}),
             pytest.raises(SystemCheckError) as excinfo,
         ):
             call_command("check", stdout=StringIO(), stderr=StringIO())
 
-        assert "(django_flakeid.E018) FLAKEID['lease_database'] 'nope' is not a database" in str(
-            excinfo.value
-        )
+        assert (
+            "(django_flakeid.E018) FLAKEID['lease_database'] ['default', 'other'] is not the name"
+        ) in str(excinfo.value)
 
     def test_deploy_warning_only_with_deploy(self, settings: Any) -> None:
         del settings.FLAKEID
@@ -664,3 +678,39 @@ class TestBackfillNode:
         assert "(django_flakeid.E019) datacenter_id 31 with machine_id 31 is the node" in str(
             excinfo.value
         )
+
+
+class TestCheckLockDir:
+    def test_the_suite_folder_is_fine(self) -> None:
+        assert checks.check_lock_dir() == []
+
+    def test_e022_relative_folder(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLAKEID_LOCK_DIR", "run/locks")
+
+        [error] = checks.check_lock_dir()
+
+        assert error.id == "django_flakeid.E022"
+        assert "run/locks" in error.msg
+        assert error.hint
+        assert "absolute" in (error.msg + error.hint)
+
+    def test_e022_folder_writable_by_everyone_without_sticky_bit(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "locks"
+        folder.mkdir()
+        folder.chmod(0o777)
+        monkeypatch.setenv("FLAKEID_LOCK_DIR", str(folder))
+
+        [error] = checks.check_lock_dir()
+
+        assert error.id == "django_flakeid.E022"
+        assert str(folder) in error.msg
+
+    def test_reported_by_the_check_command(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FLAKEID_LOCK_DIR", "relative")
+
+        with pytest.raises(SystemCheckError) as excinfo:
+            call_command("check", stdout=StringIO(), stderr=StringIO())
+
+        assert "(django_flakeid.E022)" in str(excinfo.value)

@@ -145,10 +145,25 @@ class TestDecode:
                 "9223372036854775808",
                 "'9223372036854775808' is not an ID: IDs go from 0 to 9223372036854775807.",
             ),
+            (
+                " 123 ",
+                "' 123 ' is not an ID: expected a whole number from 0 to 9223372036854775807.",
+            ),
+            ("+12", "'+12' is not an ID: expected a whole number from 0 to 9223372036854775807."),
+            ("١٢", "'١٢' is not an ID: expected a whole number from 0 to 9223372036854775807."),
+            (
+                "9" * 5000,
+                "'99999999999999999999...9999999999 (5000 characters)' is not an ID: IDs go "
+                "from 0 to 9223372036854775807.",
+            ),
         ],
     )
     def test_bad_id(self, text: str, message: str) -> None:
         assert fails("decode", "1", text) == message
+
+    def test_leading_zeros(self) -> None:
+        padded = "0" * 5000 + str(ORDER_ID)
+        assert json.loads(run("decode", padded, "--format", "json"))[0]["id"] == ORDER_ID
 
     def test_unknown_preset(self) -> None:
         assert fails("decode", "1", "--preset", "twiter") == (
@@ -356,6 +371,37 @@ class TestInfoClaims:
         ]
         assert len(everything) == 32
         assert after == "No machine ID is leased.\n"
+
+    @pytest.mark.django_db
+    def test_leases_without_time_zone_support(self) -> None:
+        from django_flakeid.models import NodeLease
+
+        expires = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+        NodeLease.objects.create(
+            layout="41-5-5-12@1577836800000",
+            datacenter_id=2,
+            machine_id=5,
+            holder="web-1:4242:abc",
+            host="web-1",
+            pid=4242,
+            expires_at=expires,
+            high_water_ms=1893553445000,
+        )
+        with override_settings(USE_TZ=False, TIME_ZONE="UTC"):
+            table = run("leases")
+            records = json.loads(run("leases", "--format", "json"))
+
+        assert table.splitlines()[1].split() == [
+            "41-5-5-12@1577836800000",
+            "2",
+            "5",
+            "web-1",
+            "pid",
+            "4242",
+            "2030-01-02T03:04:05",
+            "2030-01-02T03:04:05.000Z",
+        ]
+        assert records[0]["expires_at"].startswith("2030-01-02T03:04:05")
 
     @pytest.mark.django_db
     def test_leases_without_the_table_is_a_command_error(

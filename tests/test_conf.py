@@ -292,7 +292,7 @@ class TestValidate:
         assert kinds({"machine_id": "hostname"}) == ["node_out_of_range"]
         assert kinds({"datacenter_id": "hostname", "machine_id": 1}) == ["node_out_of_range"]
 
-    @pytest.mark.parametrize("ttl", [0.5, 45, 1e-3])
+    @pytest.mark.parametrize("ttl", [3, 4.5, 45, 86_400])
     def test_lease_ttl(self, ttl: float) -> None:
         with override_settings(FLAKEID={"lease_ttl": ttl}):
             config, problems = conf.validate()
@@ -386,7 +386,11 @@ class TestValidate:
             ({"lease_ttl": "30"}, ["lease_ttl_invalid"]),
             ({"lease_ttl": True}, ["lease_ttl_invalid"]),
             ({"lease_ttl": math.nan}, ["lease_ttl_invalid"]),
+            ({"lease_ttl": 2.9}, ["lease_ttl_too_short"]),
+            ({"lease_ttl": 1e-3}, ["lease_ttl_too_short"]),
             ({"lease_database": "nope"}, ["lease_database_unknown"]),
+            ({"lease_database": ["default"]}, ["lease_database_unknown"]),
+            ({"lease_database": {"default": 1}}, ["lease_database_unknown"]),
         ],
     )
     def test_kinds(self, setting: dict[str, Any], expected: list[str]) -> None:
@@ -424,6 +428,7 @@ class TestValidate:
             *kinds({"epoch_ms": -5}),
             *kinds({"machine_id": "hostname"}),
             *kinds({"lease_ttl": 0, "lease_database": "nope"}),
+            *kinds({"lease_ttl": 1}),
             *kinds({"datacenter_id": 31, "machine_id": 31}),
             *kinds({"ids_as_strings": "yes"}),
         }
@@ -518,8 +523,8 @@ class TestGenerator:
 
         with override_settings(FLAKEID={"datacenter_id": 1, "machine_id": "hostname"}):
             generator = conf.get_generator()
+            decoded = generator.decode(generator.next_id())
 
-        decoded = generator.decode(generator.next_id())
         assert (decoded.datacenter_id, decoded.machine_id) == (1, 3)
 
     @needs_flock

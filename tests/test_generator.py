@@ -1,21 +1,26 @@
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import decimal
 import itertools
 import json
 import os
 import random
+import select
 import signal
+import sys
 import threading
 import time
 import tracemalloc
 import warnings
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
 
+from django_flakeid import generator as generator_module
 from django_flakeid.errors import (
     ClockBackwardsError,
     ConfigurationError,
@@ -78,6 +83,26 @@ def small(clock: Callable[[], int], **options: Any) -> SnowflakeGenerator:
     return SnowflakeGenerator(
         **{**SMALL, "datacenter_id": 5, "machine_id": 6, **options}, clock=clock
     )
+
+
+Make = Callable[..., SnowflakeGenerator]
+
+
+@pytest.fixture(params=["own clock", "wall clock"])
+def make(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Make:
+    """Builds as small() does, with the clock given, or standing in for the wall clock.
+
+    next_id reads the wall clock inline for its common case, and a given clock only on its
+    general path: both must keep every promise.
+    """
+    if request.param == "own clock":
+        return small
+
+    def on_the_wall_clock(clock: Callable[[], int], **options: Any) -> SnowflakeGenerator:
+        monkeypatch.setattr(generator_module, "_time_ns", lambda: clock() * 1_000_000)
+        return SnowflakeGenerator(**{**SMALL, "datacenter_id": 5, "machine_id": 6, **options})
+
+    return on_the_wall_clock
 
 
 def widths(gen: SnowflakeGenerator) -> tuple[int, int, int, int]:
@@ -244,15 +269,15 @@ class TestIds:
         assert before <= gen.decode(ids[0]).timestamp_ms
         assert gen.decode(ids[-1]).timestamp_ms <= after
 
-    def test_stream(self) -> None:
-        gen = small(FakeClock(T, every=3))
+    def test_stream(self, make: Make) -> None:
+        gen = make(FakeClock(T, every=3))
         ids = list(itertools.islice(gen.stream(), 50))
         assert increasing(ids)
         assert max(Counter(timestamps(gen, ids)).values()) <= BLOCK
 
-    def test_interleaved_single_and_bulk_calls_increase(self) -> None:
+    def test_interleaved_single_and_bulk_calls_increase(self, make: Make) -> None:
         clock = FakeClock(T, every=3)
-        gen = small(clock)
+        gen = make(clock)
         rng = random.Random(7)
         ids: list[int] = []
         for _ in range(200):
@@ -278,30 +303,155 @@ class TestIds:
             except BaseException as exc:
                 failures.append(exc)
 
-        workers = [threading.Thread(target=work) for _ in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(timeout=60)
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            workers = [threading.Thread(target=work) for _ in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join(timeout=60)
+        finally:
+            sys.setswitchinterval(interval)
         assert failures == []
         assert len(results) == threads
         assert all(increasing(ids) for ids in results)
         assert len({uid for ids in results for uid in ids}) == threads * per_thread
 
+    @pytest.mark.parametrize(
+        "counts",
+        [[3] * 3000, [1, 3, 7, 4095, 4097, 20_000, 2]],
+        ids=["next_ids(3)", "large counts"],
+    )
+    def test_threads_calling_next_ids_at_once_never_collide(self, counts: list[int]) -> None:
+        gen = SnowflakeGenerator()
+        threads = 8
+        start = threading.Barrier(threads)
+        results: list[list[int]] = []
+        failures: list[BaseException] = []
+
+        def work(index: int) -> None:
+            try:
+                start.wait(timeout=10)
+                ids: list[int] = []
+                for number, count in enumerate(counts):
+                    # Single calls in between, on every other thread.
+                    if index % 2 and number % 10 == 0:
+                        ids.append(gen.next_id())
+                    ids.extend(gen.next_ids(count))
+                results.append(ids)
+            except BaseException as exc:
+                failures.append(exc)
+
+        # Switching threads as often as possible makes any race in the bookkeeping show.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join(timeout=60)
+        finally:
+            sys.setswitchinterval(interval)
+        assert failures == []
+        assert len(results) == threads
+        assert all(increasing(ids) for ids in results)
+        issued = [uid for ids in results for uid in ids]
+        assert len(issued) == len(set(issued))
+        assert max(Counter(timestamps(gen, issued)).values()) <= 4096
+
+
+class TestClockReadings:
+    @pytest.mark.parametrize(
+        "reading",
+        [T + 0.5, float(T), float("inf"), float("nan"), decimal.Decimal(T)],
+        ids=["fraction", "whole float", "inf", "nan", "Decimal"],
+    )
+    @pytest.mark.parametrize(
+        "call",
+        [
+            lambda gen: gen.next_id(),
+            lambda gen: gen.next_ids(3),
+            lambda gen: next(gen.stream()),
+        ],
+        ids=["next_id", "next_ids", "stream"],
+    )
+    def test_a_clock_must_return_integers(
+        self, reading: object, call: Callable[[SnowflakeGenerator], object]
+    ) -> None:
+        readings = [reading]
+        reads = itertools.count()
+
+        def clock() -> Any:
+            assert next(reads) < 100, "the generator kept reading a clock it cannot use"
+            return readings[-1]
+
+        gen = small(clock)
+        with pytest.raises(
+            ConfigurationTypeError,
+            match=(
+                "^clock must return an integer number of milliseconds, "
+                f"got {type(reading).__name__} "
+            ),
+        ) as caught:
+            call(gen)
+        assert isinstance(caught.value, TypeError)
+        # Nothing was used up by the refused reading.
+        readings.append(T)
+        assert gen.next_id() == small(FakeClock(T)).next_id()
+
+    def test_a_float_reading_after_integers_is_refused_at_the_next_millisecond(self) -> None:
+        clock = FakeClock(T)
+        gen = small(clock)
+        first = gen.next_id()
+        clock.now = T + 1.0  # type: ignore[assignment]
+        with pytest.raises(ConfigurationTypeError, match=r"got float 1700000000001\.0"):
+            gen.next_id()
+        clock.now = T
+        assert gen.next_id() == first + 1
+
+
+class FakeMonotonic:
+    """Stands in for the generator's monotonic clock and sleep: sleeping moves it forward.
+
+    ``then=(at, action)`` runs ``action`` once the clock passes ``at`` seconds.
+    """
+
+    LIMIT_S = 30.0
+
+    def __init__(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        then: tuple[float, Callable[[], object]] | None = None,
+    ) -> None:
+        self.elapsed = 0.0
+        self.then = then
+        monkeypatch.setattr(generator_module, "_monotonic", lambda: self.elapsed)
+        monkeypatch.setattr(generator_module, "_sleep", self.sleep)
+
+    def sleep(self, seconds: float) -> None:
+        # A zero sleep only yields the GIL; count it as a little time so a waiter advances.
+        self.elapsed += max(seconds, 0.001)
+        assert self.elapsed < self.LIMIT_S, "the generator kept waiting for a stuck clock"
+        if self.then is not None and self.elapsed >= self.then[0]:
+            self.then[1]()
+            self.then = None
+
 
 class TestClockStepsBack:
     @pytest.mark.parametrize("back", [1, 5, 10])
-    def test_small_step_back_keeps_ids_increasing(self, back: int) -> None:
+    def test_small_step_back_keeps_ids_increasing(self, back: int, make: Make) -> None:
         clock = FakeClock(T, T - back, T - back, T, T + 1)
-        gen = small(clock)
+        gen = make(clock)
         ids = [gen.next_id() for _ in range(5)]
         assert increasing(ids)
         assert max(timestamps(gen, ids)) <= clock.highest
 
-    def test_block_used_up_while_behind_waits_until_the_clock_passes(self) -> None:
+    def test_block_used_up_while_behind_waits_until_the_clock_passes(self, make: Make) -> None:
         # The block runs out while the clock is still 5 ms behind; it recovers 1 ms a reading.
         clock = FakeClock(T, T - 5, T - 5, T - 5, T - 5, T - 5, every=1)
-        gen = small(clock)
+        gen = make(clock)
         ids = [gen.next_id() for _ in range(10)]
         stamped = timestamps(gen, ids)
         assert increasing(ids)
@@ -309,9 +459,9 @@ class TestClockStepsBack:
         assert all(ms > T for ms in stamped[BLOCK:])
         assert max(stamped) <= clock.highest
 
-    def test_bulk_block_used_up_while_behind_waits_until_the_clock_passes(self) -> None:
+    def test_bulk_block_used_up_while_behind_waits_until_the_clock_passes(self, make: Make) -> None:
         clock = FakeClock(T, T - 5, T - 5, T - 5, T - 5, T - 5, every=1)
-        gen = small(clock)
+        gen = make(clock)
         first = gen.next_id()
         ids = gen.next_ids(3 * BLOCK)
         stamped = timestamps(gen, ids)
@@ -329,10 +479,10 @@ class TestClockStepsBack:
         ids=["next_id", "next_ids", "stream"],
     )
     def test_step_beyond_the_tolerance_raises(
-        self, call: Callable[[SnowflakeGenerator], object]
+        self, call: Callable[[SnowflakeGenerator], object], make: Make
     ) -> None:
         clock = FakeClock(T)
-        gen = small(clock)
+        gen = make(clock)
         issued = [gen.next_id()]
         clock.now = T - 11
         with pytest.raises(ClockBackwardsError, match=f"the clock reads {T - 11} ms, 11 ms behind"):
@@ -341,9 +491,11 @@ class TestClockStepsBack:
         issued.append(gen.next_id())
         assert increasing(issued)
 
-    def test_recovery_after_a_big_step_back_continues_above_every_earlier_id(self) -> None:
+    def test_recovery_after_a_big_step_back_continues_above_every_earlier_id(
+        self, make: Make
+    ) -> None:
         clock = FakeClock(T)
-        gen = small(clock)
+        gen = make(clock)
         issued = gen.next_ids(3)
         clock.now = T - 500
         for _ in range(3):
@@ -357,9 +509,9 @@ class TestClockStepsBack:
         assert len(issued) == 4 + 2 * BLOCK
 
     @pytest.mark.parametrize(("tolerance", "back"), [(50, 50), (0, 0), (3, 3)])
-    def test_custom_tolerance_is_inclusive(self, tolerance: int, back: int) -> None:
+    def test_custom_tolerance_is_inclusive(self, tolerance: int, back: int, make: Make) -> None:
         clock = FakeClock(T)
-        gen = small(clock, drift_tolerance_ms=tolerance)
+        gen = make(clock, drift_tolerance_ms=tolerance)
         first = gen.next_id()
         clock.now = T - back
         assert gen.next_id() > first
@@ -369,9 +521,9 @@ class TestClockStepsBack:
         with pytest.raises(ClockBackwardsError):
             gen.next_ids(1)
 
-    def test_zero_tolerance_refuses_any_step_back(self) -> None:
+    def test_zero_tolerance_refuses_any_step_back(self, make: Make) -> None:
         clock = FakeClock(T)
-        gen = small(clock, drift_tolerance_ms=0)
+        gen = make(clock, drift_tolerance_ms=0)
         issued = [gen.next_id()]
         clock.now = T - 1
         with pytest.raises(ClockBackwardsError):
@@ -386,16 +538,39 @@ class TestClockStepsBack:
         assert increasing(issued)
         assert max(Counter(timestamps(gen, issued)).values()) <= BLOCK
 
-    def test_clock_that_never_passes_the_last_millisecond_raises(self) -> None:
-        # Waits out about a second of real time before giving up, by design.
+    def test_clock_that_never_passes_the_last_millisecond_raises(
+        self, monkeypatch: pytest.MonkeyPatch, make: Make
+    ) -> None:
         clock = FakeClock(T)
-        gen = small(clock)
+        gen = make(clock)
         issued = gen.next_ids(BLOCK)
-        with pytest.raises(ClockBackwardsError, match=str(T)):
+        waited = FakeMonotonic(monkeypatch)
+        with pytest.raises(ClockBackwardsError, match=f"\\({T} ms\\) in 1.01 s; it reads {T} ms"):
             gen.next_id()
+        # It waited out the grace (tolerance plus a second), and not much longer.
+        assert 1.01 < waited.elapsed < 1.03
         clock.now = T + 1
         issued.append(gen.next_id())
         assert increasing(issued)
+
+    @pytest.mark.parametrize(
+        "call",
+        [lambda gen: gen.next_id(), lambda gen: gen.next_ids(2)],
+        ids=["next_id", "next_ids"],
+    )
+    def test_clock_that_passes_within_the_grace_is_waited_for(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        call: Callable[[SnowflakeGenerator], object],
+        make: Make,
+    ) -> None:
+        clock = FakeClock(T)
+        gen = make(clock)
+        issued = gen.next_ids(BLOCK)
+        waited = FakeMonotonic(monkeypatch, then=(1.0, lambda: setattr(clock, "now", T + 1)))
+        call(gen)
+        assert 1.0 <= waited.elapsed < 1.01
+        assert gen.next_id() > issued[-1]
 
     def test_a_waiter_overtaken_by_another_thread_is_not_a_step_back(
         self, monkeypatch: pytest.MonkeyPatch
@@ -425,13 +600,12 @@ class TestRange:
     EPOCH = TINY_EPOCH
     LAST = TINY_LAST
 
-    def tiny(self, clock: Callable[[], int]) -> SnowflakeGenerator:
-        return SnowflakeGenerator(
-            **TINY, epoch_ms=self.EPOCH, datacenter_id=5, machine_id=6, clock=clock
-        )
+    @pytest.fixture
+    def tiny(self, make: Make) -> Make:
+        return lambda clock: make(clock, **TINY, epoch_ms=self.EPOCH)
 
-    def test_last_millisecond_is_usable(self) -> None:
-        gen = self.tiny(FakeClock(self.LAST))
+    def test_last_millisecond_is_usable(self, tiny: Make) -> None:
+        gen = tiny(FakeClock(self.LAST))
         ids = gen.next_ids(BLOCK)
         assert timestamps(gen, ids) == [self.LAST] * BLOCK
         assert gen.decode(ids[0]).raw == (255 << 55) | (5 << 29) | (6 << 2)
@@ -447,13 +621,13 @@ class TestRange:
         ids=["next_id", "next_ids", "stream"],
     )
     def test_overflow_issues_nothing_and_leaves_the_state_alone(
-        self, past: int, call: Callable[[SnowflakeGenerator], object]
+        self, past: int, call: Callable[[SnowflakeGenerator], object], tiny: Make
     ) -> None:
         clock = FakeClock(self.EPOCH + 100)
-        gen = self.tiny(clock)
+        gen = tiny(clock)
         first = gen.next_id()
         clock.now = self.LAST + past
-        with pytest.raises(TimestampOverflowError, match="use more timestamp_bits"):
+        with pytest.raises(TimestampOverflowError, match="re-stamps times already used"):
             call(gen)
         with pytest.raises(TimestampOverflowError):
             call(gen)
@@ -462,8 +636,8 @@ class TestRange:
         clock.now = self.EPOCH + 101
         assert gen.next_ids(2)[0] > first + 1
 
-    def test_overflow_in_the_middle_of_a_batch_returns_nothing(self) -> None:
-        gen = self.tiny(FakeClock(self.LAST, self.LAST, self.LAST + 1))
+    def test_overflow_in_the_middle_of_a_batch_returns_nothing(self, tiny: Make) -> None:
+        gen = tiny(FakeClock(self.LAST, self.LAST, self.LAST + 1))
         with pytest.raises(TimestampOverflowError):
             gen.next_ids(BLOCK + 2)
 
@@ -478,10 +652,10 @@ class TestRange:
         ids=["next_id", "next_ids", "stream"],
     )
     def test_before_the_epoch_issues_nothing(
-        self, before: int, call: Callable[[SnowflakeGenerator], object]
+        self, before: int, call: Callable[[SnowflakeGenerator], object], tiny: Make
     ) -> None:
         clock = FakeClock(self.EPOCH - before)
-        gen = self.tiny(clock)
+        gen = tiny(clock)
         with pytest.raises(EpochError, match=f"before the epoch {self.EPOCH} ms"):
             call(gen)
         clock.now = self.EPOCH
@@ -498,10 +672,10 @@ class TestRange:
 class TestBulk:
     @pytest.mark.parametrize("every", [1, 2, 3, 5])
     def test_never_more_than_a_block_per_millisecond_nor_ahead_of_the_clock(
-        self, every: int
+        self, every: int, make: Make
     ) -> None:
         clock = FakeClock(T, every=every)
-        gen = small(clock)
+        gen = make(clock)
         ids = gen.next_ids(50)
         stamped = timestamps(gen, ids)
         assert len(ids) == 50
@@ -512,10 +686,10 @@ class TestBulk:
             (5, 6)
         }
 
-    def test_a_frozen_clock_gets_only_one_block(self) -> None:
+    def test_a_frozen_clock_gets_only_one_block(self, make: Make) -> None:
         # Frozen for three readings, then moving: the batch must spread over later milliseconds.
         clock = FakeClock(T, T, T, every=1)
-        gen = small(clock)
+        gen = make(clock)
         ids = gen.next_ids(3 * BLOCK + 1)
         stamped = timestamps(gen, ids)
         assert Counter(stamped)[T] == BLOCK
@@ -563,15 +737,38 @@ class WindowClosed(FlakeIDError):
     pass
 
 
-def window_closed(now: int) -> FlakeIDError:
-    return WindowClosed(f"closed at {now}")
+class Limits:
+    """An ``on_limit`` that grants ``step`` more milliseconds at a time, up to ``until``."""
+
+    def __init__(self, gen: SnowflakeGenerator | None = None, *, step: int = 2) -> None:
+        self.gen = gen
+        self.step = step
+        self.until: int | None = None
+        self.asked: list[int] = []
+        self.lock_held: list[bool] = []
+
+    def __call__(self, now: int) -> int:
+        self.asked.append(now)
+        if self.gen is not None:
+            self.lock_held.append(self.gen._lock.locked())
+        if self.until is not None and now > self.until:
+            raise WindowClosed(f"closed at {now}")
+        return now + self.step
+
+
+def closed(now: int) -> int:
+    raise WindowClosed(f"closed at {now}")
+
+
+def open_ended(now: int) -> int:
+    return now + 1000
 
 
 class TestStampingWindow:
     def test_nothing_is_stamped_at_or_before_after_ms(self) -> None:
         clock = FakeClock(T, every=1)
         gen = small(clock)
-        gen.limit_window(after_ms=T + 3, until_ms=T + 100, on_limit=window_closed)
+        gen.limit_window(after_ms=T + 3, until_ms=T + 100, on_limit=closed)
         ids = gen.next_ids(2 * BLOCK)
         assert min(timestamps(gen, ids)) > T + 3
         assert increasing(ids)
@@ -579,7 +776,7 @@ class TestStampingWindow:
     def test_after_ms_far_ahead_of_the_clock_is_a_step_back(self) -> None:
         clock = FakeClock(T)
         gen = small(clock)
-        gen.limit_window(after_ms=T + 11, until_ms=T + 100, on_limit=window_closed)
+        gen.limit_window(after_ms=T + 11, until_ms=T + 100, on_limit=closed)
         with pytest.raises(ClockBackwardsError):
             gen.next_id()
         clock.now = T + 12
@@ -589,57 +786,194 @@ class TestStampingWindow:
         clock = FakeClock(T)
         gen = small(clock)
         first = gen.next_id()
-        gen.limit_window(after_ms=T - 50, until_ms=T + 100, on_limit=window_closed)
+        gen.limit_window(after_ms=T - 50, until_ms=T + 100, on_limit=closed)
         assert gen.next_id() == first + 1
 
-    def test_past_until_ms_raises_the_window_error_and_keeps_the_state(self) -> None:
+    def test_on_limit_is_asked_once_per_limit_passed_with_the_lock_held(self, make: Make) -> None:
         clock = FakeClock(T)
-        gen = small(clock)
-        gen.limit_window(after_ms=T - 100, until_ms=T + 2, on_limit=window_closed)
+        gen = make(clock)
+        limits = Limits(gen, step=2)
+        gen.limit_window(after_ms=T - 100, until_ms=T + 1, on_limit=limits)
+        issued = []
+        for now in range(T, T + 8):
+            clock.now = now
+            issued.extend([gen.next_id(), *gen.next_ids(2)])
+        assert increasing(issued)
+        assert timestamps(gen, issued) == [ms for ms in range(T, T + 8) for _ in range(3)]
+        # Granted up to T+1, then T+4 when asked at T+2, then T+7 when asked at T+5.
+        assert limits.asked == [T + 2, T + 5]
+        assert limits.lock_held == [True, True]
+
+    @pytest.mark.parametrize(
+        "call",
+        [lambda gen: gen.next_id(), lambda gen: gen.next_ids(2)],
+        ids=["next_id", "next_ids"],
+    )
+    def test_an_error_from_on_limit_reaches_the_caller_and_keeps_the_state(
+        self, call: Callable[[SnowflakeGenerator], object], make: Make
+    ) -> None:
+        clock = FakeClock(T)
+        gen = make(clock)
+        limits = Limits(step=5)
+        limits.until = T + 2
+        gen.limit_window(after_ms=T - 100, until_ms=T + 2, on_limit=limits)
         issued = [gen.next_id()]
         clock.now = T + 2
         issued.append(gen.next_id())
         clock.now = T + 3
-        with pytest.raises(WindowClosed, match=f"closed at {T + 3}"):
-            gen.next_id()
-        with pytest.raises(WindowClosed):
-            gen.next_ids(2)
+        for _ in range(2):
+            with pytest.raises(WindowClosed, match=f"closed at {T + 3}"):
+                call(gen)
+        # Each refused millisecond asked again: the limit did not move.
+        assert limits.asked == [T + 3, T + 3]
         clock.now = T + 2
         issued.append(gen.next_id())
         assert issued[-1] == issued[-2] + 1
-
-    def test_extend_limit_only_moves_forward(self) -> None:
-        clock = FakeClock(T)
-        gen = small(clock)
-        gen.limit_window(after_ms=T - 100, until_ms=T, on_limit=window_closed)
-        issued = [gen.next_id()]
-        gen.extend_limit(T + 5)
-        gen.extend_limit(T + 1)
-        clock.now = T + 5
+        limits.until = None
+        clock.now = T + 3
         issued.append(gen.next_id())
-        clock.now = T + 6
-        with pytest.raises(WindowClosed):
-            gen.next_id()
         assert increasing(issued)
+        assert timestamps(gen, issued) == [T, T + 2, T + 2, T + 3]
 
-    def test_stop_new_milliseconds_lets_the_current_one_finish(self) -> None:
+    @pytest.mark.parametrize("granted", [-1, -(10**6)])
+    def test_a_limit_before_the_millisecond_asked_for_is_refused(
+        self, granted: int, make: Make
+    ) -> None:
+        clock = FakeClock(T)
+        gen = make(clock)
+        gen.limit_window(after_ms=T - 100, until_ms=T, on_limit=lambda now: now + granted)
+        first = gen.next_id()
+        clock.now = T + 1
+        with pytest.raises(FlakeIDError, match=f"on_limit\\({T + 1}\\) returned {T + 1 + granted}"):
+            gen.next_id()
+        clock.now = T
+        assert gen.next_id() == first + 1
+
+    @pytest.mark.parametrize("granted", [float(T + 5), None, True])
+    def test_on_limit_must_return_an_integer(self, granted: object) -> None:
         clock = FakeClock(T)
         gen = small(clock)
-        gen.limit_window(after_ms=T - 100, until_ms=T + 100, on_limit=window_closed)
-        first = gen.next_id()
-        assert gen.stop_new_milliseconds() == T
-        assert gen.next_ids(BLOCK - 1) == [first + 1, first + 2, first + 3]
+        gen.limit_window(after_ms=T - 100, until_ms=T - 1, on_limit=lambda now: granted)  # type: ignore[arg-type,return-value]
+        with pytest.raises(ConfigurationTypeError, match="on_limit must return an integer"):
+            gen.next_id()
+
+    def test_the_limit_is_the_last_millisecond_stamped(self, make: Make) -> None:
+        clock = FakeClock(T)
+        gen = make(clock)
+        gen.limit_window(after_ms=T - 100, until_ms=T, on_limit=closed)
+        issued = gen.next_ids(BLOCK)
         clock.now = T + 1
         with pytest.raises(WindowClosed):
             gen.next_id()
+        assert timestamps(gen, issued) == [T] * BLOCK
+
+    @pytest.mark.parametrize(
+        ("options", "message"),
+        [
+            ({"after_ms": 1.5}, "after_ms must be an integer"),
+            ({"until_ms": None}, "until_ms must be an integer"),
+            ({"on_limit": T}, "on_limit must be a callable"),
+        ],
+    )
+    def test_refuses_bad_arguments(self, options: dict[str, Any], message: str) -> None:
+        gen = small(FakeClock(T))
+        arguments = {"after_ms": T, "until_ms": T + 5, "on_limit": open_ended, **options}
+        with pytest.raises(ConfigurationTypeError, match=message):
+            gen.limit_window(**arguments)
 
     def test_the_layout_end_still_wins(self) -> None:
         clock = FakeClock(TINY_LAST)
         gen = SnowflakeGenerator(**TINY, epoch_ms=TINY_EPOCH, clock=clock)
-        gen.limit_window(after_ms=0, until_ms=10**15, on_limit=window_closed)
+        gen.limit_window(after_ms=0, until_ms=10**15, on_limit=open_ended)
         gen.next_id()
         clock.now = TINY_LAST + 1
         with pytest.raises(TimestampOverflowError):
+            gen.next_id()
+
+    def test_on_limit_granting_past_the_layout_end_stops_at_the_end(self) -> None:
+        clock = FakeClock(TINY_LAST - 1)
+        gen = SnowflakeGenerator(**TINY, epoch_ms=TINY_EPOCH, clock=clock)
+        limits = Limits(step=10**9)
+        gen.limit_window(after_ms=0, until_ms=TINY_LAST - 2, on_limit=limits)
+        gen.next_id()
+        clock.now = TINY_LAST
+        gen.next_id()
+        clock.now = TINY_LAST + 1
+        with pytest.raises(TimestampOverflowError):
+            gen.next_id()
+        assert limits.asked == [TINY_LAST - 1]
+
+
+class TestStop:
+    def test_the_current_millisecond_finishes_then_every_later_one_is_refused(
+        self, make: Make
+    ) -> None:
+        clock = FakeClock(T)
+        gen = make(clock)
+        limits = Limits()
+        gen.limit_window(after_ms=T - 100, until_ms=T + 100, on_limit=limits)
+        first = gen.next_id()
+        assert gen.stop_new_milliseconds() == T
+        assert gen.next_ids(BLOCK - 1) == [first + 1, first + 2, first + 3]
+        for later in [T + 1, T + 50, T + 101, T + 10**6]:
+            clock.now = later
+            with pytest.raises(FlakeIDError, match=f"stopped.*clock: {later} ms"):
+                gen.next_id()
+            with pytest.raises(FlakeIDError, match="stopped"):
+                gen.next_ids(1)
+        assert limits.asked == []
+
+    def test_without_a_window(self, make: Make) -> None:
+        clock = FakeClock(T)
+        gen = make(clock)
+        gen.next_id()
+        assert gen.stop_new_milliseconds() == T
+        clock.now = T + 1
+        with pytest.raises(FlakeIDError, match="stopped"):
+            gen.next_id()
+
+    def test_custom_error(self) -> None:
+        clock = FakeClock(T)
+        gen = small(clock)
+        gen.next_id()
+        gen.stop_new_milliseconds(lambda now: WindowClosed(f"gone at {now}"))
+        clock.now = T + 1
+        with pytest.raises(WindowClosed, match=f"gone at {T + 1}"):
+            gen.next_id()
+
+    def test_a_window_cannot_reopen_a_stopped_generator(self) -> None:
+        clock = FakeClock(T)
+        gen = small(clock)
+        gen.next_id()
+        gen.stop_new_milliseconds()
+        with pytest.raises(FlakeIDError, match="stopped"):
+            gen.limit_window(after_ms=T, until_ms=T + 100, on_limit=open_ended)
+        clock.now = T + 1
+        with pytest.raises(FlakeIDError, match="stopped"):
+            gen.next_id()
+
+    def test_stopping_twice_keeps_the_first_millisecond(self) -> None:
+        clock = FakeClock(T)
+        gen = small(clock)
+        gen.next_id()
+        gen.stop_new_milliseconds()
+        clock.now = T + 5
+        assert gen.stop_new_milliseconds() == T
+        with pytest.raises(FlakeIDError, match="stopped"):
+            gen.next_id()
+
+    def test_before_any_id(self, make: Make) -> None:
+        clock = FakeClock(T)
+        gen = make(clock)
+        assert gen.stop_new_milliseconds() == gen.epoch_ms - 1
+        with pytest.raises(FlakeIDError, match="stopped"):
+            gen.next_id()
+
+    def test_before_any_id_in_a_window(self) -> None:
+        gen = small(FakeClock(T))
+        gen.limit_window(after_ms=T - 7, until_ms=T + 100, on_limit=open_ended)
+        assert gen.stop_new_milliseconds() == T - 7
+        with pytest.raises(FlakeIDError, match="stopped"):
             gen.next_id()
 
 
@@ -715,15 +1049,31 @@ class TestWaitingThreadLeavesTheLockFree:
 
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork() (POSIX only)")
+# The kernel's wiped page (MADV_WIPEONFORK) is what catches a fork that skips Python's hooks.
+needs_wiped_page = pytest.mark.skipif(sys.platform != "linux", reason="needs MADV_WIPEONFORK")
 
 
-def run_in_child(report: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def libc_fork() -> int:
+    """fork() called straight from C, as uWSGI or a C extension does: no Python hook runs."""
+    # PyDLL keeps the GIL across the call, so the child owns it.
+    return int(ctypes.PyDLL(None).fork())
+
+
+FORKS = [
+    pytest.param(os.fork, id="os.fork"),
+    pytest.param(libc_fork, id="libc fork", marks=needs_wiped_page),
+]
+
+
+def run_in_child(
+    report: Callable[[], dict[str, Any]], fork: Callable[[], int] = os.fork
+) -> dict[str, Any]:
     """Fork, run ``report()`` in the child and return its result; a child stuck 5 s is killed."""
     read_end, write_end = os.pipe()
     with warnings.catch_warnings():
-        # Forking while another thread holds the generator's lock is what one test is about.
+        # Forking while another thread holds the generator's lock is what some tests are about.
         warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
+        pid = fork()
     if pid == 0:
         try:
             os.close(read_end)
@@ -738,9 +1088,18 @@ def run_in_child(report: Callable[[], dict[str, Any]]) -> dict[str, Any]:
             # Never return into the parent's test run from the child.
             os._exit(0)
     os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
+    chunks = []
+    deadline = time.monotonic() + 10
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        while select.select([pipe], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            chunk = pipe.read(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        else:
+            os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
+    data = b"".join(chunks)
     assert data, f"the child reported nothing (wait status {status:#x}): it hung or died"
     result: dict[str, Any] = json.loads(data)
     assert "child failed" not in result, result
@@ -755,86 +1114,232 @@ def attempt(call: Callable[[], object]) -> dict[str, Any]:
     return {"issued": issued}
 
 
+def assert_refused(outcome: dict[str, Any], child_pid: int) -> None:
+    assert "issued" not in outcome, f"the child issued {outcome['issued']}"
+    message = outcome["refused"]
+    assert outcome["flakeid_error"]
+    assert f"created in process {os.getpid()}" in message
+    assert f"inherited by process {child_pid} through fork()" in message
+    assert "Create a new generator in the child" in message
+
+
+FIRST_CALLS: dict[str, Callable[[SnowflakeGenerator, Iterator[int], Callable[[], int]], object]] = {
+    "next_id": lambda gen, started, bound: gen.next_id(),
+    "next_ids": lambda gen, started, bound: gen.next_ids(2),
+    "stream": lambda gen, started, bound: next(gen.stream()),
+    "stream started before fork": lambda gen, started, bound: next(started),
+    "next_id bound before fork": lambda gen, started, bound: bound(),
+}
+
+
+def without_wiped_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build generators as on a kernel without MADV_WIPEONFORK (macOS, Linux before 4.14)."""
+    monkeypatch.setattr(generator_module, "_MADV_WIPEONFORK", None)
+
+
 @needs_fork
 class TestFork:
-    def test_inherited_generator_refuses_in_the_child(self) -> None:
-        gen = small(FakeClock(T))
-        parent_ids = [gen.next_id()]
-        old_stream = gen.stream()
-        parent_ids.append(next(old_stream))
+    @pytest.mark.parametrize("fork", FORKS)
+    @pytest.mark.parametrize("first_call", FIRST_CALLS)
+    def test_the_first_call_in_the_child_refuses_within_the_same_millisecond(
+        self, first_call: str, fork: Callable[[], int], make: Make
+    ) -> None:
+        # The clock never moves: the child's first call falls in the parent's last millisecond.
+        gen = make(FakeClock(T))
+        started, bound = gen.stream(), gen.next_id
+        parent_ids = [bound(), next(started)]
 
         def in_child() -> dict[str, Any]:
-            return {
-                "pid": os.getpid(),
-                "attempts": {
-                    "next_id": attempt(gen.next_id),
-                    "next_ids": attempt(lambda: gen.next_ids(2)),
-                    "stream": attempt(lambda: next(gen.stream())),
-                    "stream started before fork": attempt(lambda: next(old_stream)),
-                },
-            }
+            call = FIRST_CALLS[first_call]
+            return {"pid": os.getpid(), "outcome": attempt(lambda: call(gen, started, bound))}
 
-        child = run_in_child(in_child)
-        parent_ids.extend([gen.next_id(), next(old_stream)])
+        child = run_in_child(in_child, fork)
+        assert_refused(child["outcome"], child["pid"])
+        # The parent goes on in the same millisecond, with the IDs the child would have taken.
+        parent_ids.extend([gen.next_id(), next(started)])
+        assert parent_ids == list(range(parent_ids[0], parent_ids[0] + BLOCK))
+        assert timestamps(gen, parent_ids) == [T] * BLOCK
 
-        child_ids = []
-        for name, outcome in child["attempts"].items():
-            assert "issued" not in outcome, f"{name} issued {outcome['issued']} in the child"
-            child_ids.extend(outcome.get("issued", []))
-            message = outcome["refused"]
-            assert outcome["flakeid_error"]
-            assert f"created in process {os.getpid()}" in message
-            assert f"inherited by process {child['pid']} through fork()" in message
-            assert "Create a new generator in the child" in message
-        assert increasing(parent_ids)
-        assert set(child_ids).isdisjoint(parent_ids)
+    @pytest.mark.parametrize("fork", FORKS)
+    def test_every_later_call_refuses_too(self, fork: Callable[[], int], make: Make) -> None:
+        clock = FakeClock(T)
+        gen = make(clock)
+        gen.next_id()
 
-    def test_lock_held_by_another_parent_thread_does_not_hang_the_child(self) -> None:
+        def in_child() -> dict[str, Any]:
+            outcomes = [attempt(gen.next_id) for _ in range(2)]
+            clock.now = T + 1
+            outcomes.extend([attempt(gen.next_id), attempt(lambda: gen.next_ids(BLOCK + 1))])
+            return {"pid": os.getpid(), "outcomes": outcomes}
+
+        child = run_in_child(in_child, fork)
+        for outcome in child["outcomes"]:
+            assert_refused(outcome, child["pid"])
+
+    @pytest.mark.parametrize("fork", FORKS)
+    def test_inherited(self, fork: Callable[[], int]) -> None:
         gen = small(FakeClock(T))
+        unused = small(FakeClock(T))
+        gen.next_id()
+        assert not gen.inherited
+        child = run_in_child(lambda: {"used": gen.inherited, "unused": unused.inherited}, fork)
+        assert child == {"used": True, "unused": True}
+        assert not gen.inherited
+        assert not unused.inherited
+
+    @pytest.mark.parametrize("fork", FORKS)
+    def test_lock_held_by_another_parent_thread_does_not_hang_the_child(
+        self, fork: Callable[[], int]
+    ) -> None:
+        gen = small(FakeClock(T))
+        gen.limit_window(after_ms=T - 100, until_ms=T + 100, on_limit=open_ended)
+        parent_ids = [gen.next_id()]
         holding, done = threading.Event(), threading.Event()
 
         def hold_the_lock() -> None:
             with gen._lock:
                 holding.set()
-                done.wait(timeout=10)
+                done.wait(timeout=20)
+
+        def in_child() -> dict[str, Any]:
+            # Each call on its own line of the report: a hang in any one leaves it empty.
+            return {
+                "pid": os.getpid(),
+                "stop_new_milliseconds": gen.stop_new_milliseconds(),
+                "limit_window": attempt(
+                    lambda: gen.limit_window(after_ms=T, until_ms=T + 5, on_limit=open_ended)
+                ),
+                "next_id": attempt(gen.next_id),
+                "next_ids": attempt(lambda: gen.next_ids(3)),
+                "stream": attempt(lambda: next(gen.stream())),
+                "inherited": gen.inherited,
+            }
 
         holder = threading.Thread(target=hold_the_lock)
         holder.start()
         try:
             assert holding.wait(timeout=10)
-            child = run_in_child(
-                lambda: {
-                    "next_id": attempt(gen.next_id),
-                    "next_ids": attempt(lambda: gen.next_ids(3)),
-                    "stream": attempt(lambda: next(gen.stream())),
-                }
-            )
+            child = run_in_child(in_child, fork)
         finally:
             done.set()
             holder.join(timeout=10)
-        assert all("refused" in outcome for outcome in child.values()), child
-        assert gen.next_id() < gen.next_id()
+        assert child["stop_new_milliseconds"] == T
+        assert child["inherited"] is True
+        for name in ["limit_window", "next_id", "next_ids", "stream"]:
+            assert_refused(child[name], child["pid"])
+        # Stopping in the child left the parent's generator running.
+        parent_ids.extend([gen.next_id(), gen.next_id()])
+        assert parent_ids == list(range(parent_ids[0], parent_ids[0] + 3))
 
-    def test_generator_created_in_the_child_works(self) -> None:
+    def test_stopping_in_a_child_whose_lock_was_held_at_fork_time_returns(self) -> None:
+        # The report holds a single call: it is the first the child makes.
+        gen = small(FakeClock(T))
+        gen.next_id()
+        holding, done = threading.Event(), threading.Event()
+
+        def hold_the_lock() -> None:
+            with gen._lock:
+                holding.set()
+                done.wait(timeout=20)
+
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        try:
+            assert holding.wait(timeout=10)
+            child = run_in_child(lambda: {"reached": gen.stop_new_milliseconds()})
+        finally:
+            done.set()
+            holder.join(timeout=10)
+        assert child == {"reached": T}
+
+    @pytest.mark.parametrize("fork", FORKS)
+    def test_generator_created_in_the_child_works(self, fork: Callable[[], int]) -> None:
         small(FakeClock(T)).next_id()
 
         def in_child() -> dict[str, Any]:
             fresh = small(FakeClock(T, every=2))
-            return {"ids": [fresh.next_id(), *fresh.next_ids(6), next(fresh.stream())]}
+            ids = [fresh.next_id(), *fresh.next_ids(6), next(fresh.stream())]
+            return {"ids": ids, "inherited": fresh.inherited}
 
-        ids = run_in_child(in_child)["ids"]
-        assert len(ids) == 8
-        assert increasing(ids)
+        child = run_in_child(in_child, fork)
+        assert len(child["ids"]) == 8
+        assert increasing(child["ids"])
+        assert child["inherited"] is False
 
-    def test_method_bound_before_fork_refuses_in_the_child(self) -> None:
+
+@needs_fork
+class TestForkWithoutAWipedPage:
+    def test_the_generator_falls_back_to_a_plain_flag(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        without_wiped_page(monkeypatch)
+        gen = small(FakeClock(T, every=1))
+        assert isinstance(gen._alive, bytearray)
+        assert not gen.inherited
+        assert increasing([gen.next_id(), *gen.next_ids(10)])
+
+    def test_a_fork_without_hooks_is_refused_at_the_next_millisecond(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        without_wiped_page(monkeypatch)
+        clock = FakeClock(T)
+        gen = small(clock)
+        limits = Limits(step=100)
+        gen.limit_window(after_ms=T - 100, until_ms=T, on_limit=limits)
+        first = gen.next_id()
+
+        def in_child() -> dict[str, Any]:
+            clock.now = T + 1
+            return {
+                "pid": os.getpid(),
+                "next_ids": attempt(lambda: gen.next_ids(2)),
+                "next_id": attempt(gen.next_id),
+                "inherited": gen.inherited,
+                # The node's next holder must not be announced from the child.
+                "asked": limits.asked,
+            }
+
+        child = run_in_child(in_child, libc_fork)
+        assert_refused(child["next_ids"], child["pid"])
+        assert_refused(child["next_id"], child["pid"])
+        assert child["inherited"] is True
+        assert child["asked"] == []
+        assert gen.next_id() == first + 1
+        assert not gen.inherited
+
+    def test_inherited_without_hooks_before_any_call(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        without_wiped_page(monkeypatch)
+        clock = FakeClock(T)
+        gen = small(clock)
+        gen.next_id()
+
+        def in_child() -> dict[str, Any]:
+            inherited = gen.inherited
+            # Once seen, the fork is refused even within the parent's millisecond.
+            return {"pid": os.getpid(), "inherited": inherited, "next_id": attempt(gen.next_id)}
+
+        child = run_in_child(in_child, libc_fork)
+        assert child["inherited"] is True
+        assert_refused(child["next_id"], child["pid"])
+
+    def test_python_fork_hooks_refuse_within_the_same_millisecond(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        without_wiped_page(monkeypatch)
         gen = small(FakeClock(T))
-        issue = gen.next_id
-        issue()
-        child = run_in_child(lambda: {"next_id": attempt(issue)})
-        parent_next = gen.next_id()
-        assert "refused" in child["next_id"], (
-            f"the child issued {child['next_id'].get('issued')}; the parent issued {parent_next}"
-        )
+        first = gen.next_id()
+
+        def in_child() -> dict[str, Any]:
+            return {
+                "pid": os.getpid(),
+                "next_id": attempt(gen.next_id),
+                "next_ids": attempt(lambda: gen.next_ids(2)),
+            }
+
+        child = run_in_child(in_child, os.fork)
+        assert_refused(child["next_id"], child["pid"])
+        assert_refused(child["next_ids"], child["pid"])
+        assert gen.next_id() == first + 1
 
 
 def test_a_bulk_costs_no_more_memory_than_the_list_it_returns() -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from array import array
 from pathlib import Path
 
@@ -199,3 +202,127 @@ def test_a_forked_child_leases_a_machine_of_its_own():
             assert parent.next_id() > before
         finally:
             conf.clear_cache()
+
+
+def test_settings_changed_under_a_running_thread_stop_the_old_generator_first(settings):
+    # A thread keeps drawing from the generator it was handed while the settings change
+    # under it: the old generator stops before a new one takes the same node.
+    settings.FLAKEID = {"datacenter_id": 3, "machine_id": 4}
+    old = conf.get_generator()
+    issued: list[int] = []
+    stopped: list[BaseException] = []
+
+    def keep_drawing() -> None:
+        try:
+            while True:
+                issued.append(old.next_id())
+        except django_flakeid.FlakeIDError as error:
+            stopped.append(error)
+
+    worker = threading.Thread(target=keep_drawing)
+    worker.start()
+    try:
+        while len(issued) < 1000:
+            time.sleep(0.001)
+        settings.FLAKEID = {"datacenter_id": 3, "machine_id": 4, "lease_ttl": 40}
+        new = conf.get_generator()
+        fresh = new.next_ids(20_000)
+    finally:
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert new is not old
+    assert new.machine_id == old.machine_id == 4
+    assert len(stopped) == 1
+    assert "released" in str(stopped[0])
+    assert not set(issued) & set(fresh)
+    assert min(fresh) > max(issued)
+
+
+# A fork in C runs none of Python's fork hooks: the child must notice by itself.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_child_forked_in_c_builds_a_generator_of_its_own(settings):
+    settings.FLAKEID = {"datacenter_id": 9, "machine_id": "auto"}
+    parent = conf.get_generator()
+    before = parent.next_ids(1000)
+    libc = ctypes.CDLL(None, use_errno=True)
+    read_end, write_end = os.pipe()
+    pid = libc.fork()
+    assert pid >= 0
+    if pid == 0:  # pragma: no cover - runs in the child, which coverage does not follow
+        signal.alarm(20)
+        try:
+            child = conf.get_generator()
+            ids = django_flakeid.next_ids(1000)
+            outcome = json.dumps({"machine": child.machine_id, "ids": ids})
+        except BaseException as error:
+            outcome = json.dumps({"error": repr(error)})
+        os.write(write_end, outcome.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        report = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    after = parent.next_ids(1000)
+    assert "error" not in report, report
+    assert report["machine"] != parent.machine_id
+    assert not set(report["ids"]) & {*before, *after}
+    assert {conf.get_layout().decode(uid).machine_id for uid in report["ids"]} == {
+        report["machine"]
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lease_whose_machine_is_held_on_the_host_is_given_back(settings):
+    # Another process of this host has the node through another lease table (or a fixed
+    # machine_id): the host claim refuses the leased node, and the lease is not kept.
+    from django_flakeid.models import NodeLease
+
+    settings.FLAKEID = {"datacenter_id": 11, "machine_id": "lease"}
+    squatter = hostclaim.claim_node(conf.get_layout(), 11, 0)
+    try:
+        with pytest.raises(django_flakeid.NodeInUseError) as caught:
+            conf.get_generator()
+    finally:
+        squatter.release()
+    assert "lease_database" in str(caught.value)
+    assert not NodeLease.objects.filter(datacenter_id=11).exclude(holder="").exists()
+
+
+EXIT_CLEANLY = """
+import json, sys
+mode = sys.argv[1]
+if mode != "core":
+    import django
+    from django.conf import settings
+    settings.configure(
+        INSTALLED_APPS=["django_flakeid"], DATABASES={}, FLAKEID={"machine_id": 5}
+    )
+    django.setup()
+import django_flakeid
+print(json.dumps(django_flakeid.next_ids(5000)), flush=True)
+"""
+
+
+@pytest.mark.parametrize(("mode", "layout"), [("django", (0, 5)), ("core", (0, 0))])
+def test_a_clean_exit_lowers_the_mark_to_the_last_millisecond_stamped(tmp_path, mode, layout):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "FLAKEID_"))}
+    env |= {"FLAKEID_LOCK_DIR": str(tmp_path / "locks"), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(EXIT_CLEANLY), mode],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    ids = json.loads(done.stdout)
+    preset = django_flakeid.PRESET_TWITTER if mode == "django" else django_flakeid.PRESET_MINIMAL
+    generator_layout = django_flakeid.Layout(**preset)
+    last_stamped = generator_layout.decode(max(ids)).timestamp_ms
+    datacenter, machine = layout
+    claim = hostclaim.claim_node(generator_layout, datacenter, machine, tmp_path / "locks")
+    try:
+        # Without the release at exit, the mark would be the one announced a second ahead.
+        assert claim.after_ms == last_stamped
+    finally:
+        claim.release()

@@ -4,6 +4,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -21,7 +22,7 @@ from ..backfill_cli import add_backfill_parser, run_backfill
 if TYPE_CHECKING:
     from ...models import NodeLease
 
-_DIGITS = re.compile(r"[0-9]+")
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _T = TypeVar("_T")
 
 
@@ -300,7 +301,7 @@ class Command(BaseCommand):
         for row, record in zip(found, records, strict=True):
             holder = f"{row.host} pid {row.pid}" if row.holder else "free"
             expires = (
-                timezone.localtime(row.expires_at).isoformat(timespec="seconds")
+                _local(row.expires_at).isoformat(timespec="seconds")
                 if row.expires_at and row.holder
                 else "-"
             )
@@ -344,12 +345,25 @@ def _count(number: int, noun: str) -> str:
 
 
 def _parse_id(text: str) -> int:
-    if not _DIGITS.fullmatch(text.strip()):
-        raise CommandError(f"{text!r} is not an ID: expected a whole number from 0 to {MAX_ID}.")
-    value = int(text)
-    if value > MAX_ID:
-        raise CommandError(f"{text!r} is not an ID: IDs go from 0 to {MAX_ID}.")
-    return value
+    # The same rule as the REST field and the URL converter: digits only, no spaces or signs.
+    if not _DIGITS.fullmatch(text):
+        raise CommandError(
+            f"{_shorten(text)!r} is not an ID: expected a whole number from 0 to {MAX_ID}."
+        )
+    # Compared as text first: int() refuses numbers of more than 4,300 digits.
+    significant = text.lstrip("0") or "0"
+    if len(significant) > len(str(MAX_ID)) or int(significant) > MAX_ID:
+        raise CommandError(f"{_shorten(text)!r} is not an ID: IDs go from 0 to {MAX_ID}.")
+    return int(significant)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
+
+
+def _local(moment: datetime) -> datetime:
+    # With USE_TZ = False the database hands back naive datetimes, already in local time.
+    return timezone.localtime(moment) if timezone.is_aware(moment) else moment
 
 
 def _local_time(decoded: DecodedID) -> str | None:
