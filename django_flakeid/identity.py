@@ -103,7 +103,7 @@ def start(config: Config, on_lease_lost: Callable[[Lease], None]) -> Running:
                 fix=LEASED_NODE_FIX.format(database=config.lease_database),
             )
         except BaseException:
-            lease.release()
+            lease.release(lease.after_ms)  # nothing was stamped
             raise
     elif machine == "auto":
         claim = claim_free_machine(layout, datacenter)

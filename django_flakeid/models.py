@@ -10,6 +10,8 @@ class NodeLease(models.Model):
 
     ``high_water_ms`` is the last millisecond the holder has announced it may stamp; whoever
     takes the machine ID next stamps only later milliseconds, whatever the hosts' clocks say.
+    It is 0 on a row no process has held yet, whose first holder starts one TTL later (the
+    row may replace one deleted under a live holder).
     """
 
     id = models.BigAutoField(primary_key=True)

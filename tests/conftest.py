@@ -23,3 +23,16 @@ def isolated_flakeid(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     conf.clear_cache()
     yield
     conf.clear_cache()
+
+
+@pytest.fixture
+def lease_table(transactional_db: None) -> None:
+    """The lease table as migrate leaves it: with its marker, which a flush between tests drops.
+
+    Without the marker a lease's first holder waits one lease_ttl (the table may have been
+    emptied under live holders); see django_flakeid.leases.
+    """
+    from django_flakeid.leases import TABLE_MARKER
+    from django_flakeid.models import NodeLease
+
+    NodeLease.objects.get_or_create(**TABLE_MARKER)

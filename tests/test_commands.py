@@ -331,7 +331,7 @@ class TestInfoClaims:
 
         assert held == []
 
-    @pytest.mark.django_db(transaction=True)
+    @pytest.mark.usefixtures("lease_table")
     def test_leased_machines_are_listed(self) -> None:
         with override_settings(FLAKEID={"datacenter_id": 6, "machine_id": "lease"}):
             lease = conf.get_running().lease
@@ -352,7 +352,8 @@ class TestInfoClaims:
         assert [(row["datacenter_id"], row["machine_id"], row["pid"]) for row in leases] == [
             (6, 0, os.getpid())
         ]
-        assert leases[0]["high_water_ms"] == lease.until_ms
+        # A renewal may have moved the mark on since the table was read, never back.
+        assert 0 < leases[0]["high_water_ms"] <= lease.until_ms
         assert table.splitlines()[0].split() == [
             "layout",
             "dc",

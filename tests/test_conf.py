@@ -664,7 +664,7 @@ class TestBackfillNode:
             for claim in others:
                 claim.release()
 
-    @pytest.mark.django_db(transaction=True)
+    @pytest.mark.usefixtures("lease_table")
     def test_a_lease_on_it_is_given_back(self) -> None:
         from django_flakeid import leases
         from django_flakeid.models import NodeLease

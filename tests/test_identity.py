@@ -138,7 +138,7 @@ def test_clear_cache_releases_the_claim(settings):
     assert claim.path not in hostclaim._held
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("lease_table")
 def test_lease_is_taken_off_the_event_loop():
     async def first_id_in_async_view() -> tuple[int, int]:
         generator = conf.get_generator()
@@ -155,7 +155,7 @@ def test_lease_is_taken_off_the_event_loop():
             conf.clear_cache()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("lease_table")
 def test_a_lease_taken_over_is_replaced_on_the_next_id():
     from django_flakeid.models import NodeLease
 
@@ -176,7 +176,7 @@ def test_a_lease_taken_over_is_replaced_on_the_next_id():
 
 # Forking while the lease's renewal thread runs is the very situation under test.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("lease_table")
 def test_a_forked_child_leases_a_machine_of_its_own():
     with override_settings(FLAKEID={"machine_id": "lease", "datacenter_id": 8}):
         try:
@@ -271,7 +271,7 @@ def test_a_child_forked_in_c_builds_a_generator_of_its_own(settings):
     }
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("lease_table")
 def test_a_lease_whose_machine_is_held_on_the_host_is_given_back(settings):
     # Another process of this host has the node through another lease table (or a fixed
     # machine_id): the host claim refuses the leased node, and the lease is not kept.

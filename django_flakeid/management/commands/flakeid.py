@@ -259,10 +259,10 @@ class Command(BaseCommand):
         free_too: bool = False,
     ) -> list[NodeLease]:
         """The lease table's rows (held ones only, unless ``free_too``), as a clear error."""
-        from ...leases import layout_key
+        from ...leases import TABLE_MARKER, layout_key
         from ...models import NodeLease
 
-        rows = NodeLease.objects.using(using).all()
+        rows = NodeLease.objects.using(using).exclude(layout=TABLE_MARKER["layout"])
         if not free_too:
             rows = rows.exclude(holder="")
         if layout is not None:
