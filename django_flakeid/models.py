@@ -10,8 +10,9 @@ class NodeLease(models.Model):
 
     ``high_water_ms`` is the last millisecond the holder has announced it may stamp; whoever
     takes the machine ID next stamps only later milliseconds, whatever the hosts' clocks say.
-    It is 0 on a row no process has held yet, whose first holder starts one TTL later (the
-    row may replace one deleted under a live holder).
+    It is 0 on a row no process has held yet. The row with an empty ``layout`` marks a table
+    fresh from migrate; once it is gone (the table was emptied, maybe under live holders), the
+    first holder of a row never held starts one TTL later.
     """
 
     id = models.BigAutoField(primary_key=True)
