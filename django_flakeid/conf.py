@@ -295,7 +295,8 @@ def _forget_lost_lease(lease: Lease) -> None:
     with _lock:
         if _running is None or _running.lease is not lease:
             return
-        _running.release()
+        # Callers still holding the generator learn why it stopped: the lease's own error.
+        _running.release(lease.limit_error)
         _running = None
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from . import marks
 from .errors import FlakeIDError, LeaseError
-from .generator import SnowflakeGenerator
+from .generator import SnowflakeGenerator, StopError
 from .hostclaim import NodeClaim, claim_free_machine, claim_node
 
 if TYPE_CHECKING:
@@ -52,16 +52,17 @@ class Running:
     claim: NodeClaim | None = None
     lease: Lease | None = None
 
-    def release(self) -> None:
+    def release(self, error: StopError | None = None) -> None:
         """Stop the generator, then give its node back with the last millisecond it stamped.
 
         The generator stops first, so that whoever takes the node next, in this process or
-        another, starts above everything it stamped. In a process that inherited it through
+        another, starts above everything it stamped; later requests to it raise
+        ``error(now)`` (by default: it was released). In a process that inherited it through
         fork, this only lets go of the copies: the node is the parent's.
         """
         reached: int | None = None
         if not self.generator.inherited:
-            reached = self.generator.stop_new_milliseconds(_released)
+            reached = self.generator.stop_new_milliseconds(error or _released)
         if self.lease is not None:
             self.lease.release(reached)
         if self.claim is not None:

@@ -162,9 +162,14 @@ def test_a_lease_taken_over_is_replaced_on_the_next_id():
     with override_settings(FLAKEID={"machine_id": "lease", "datacenter_id": 7}):
         try:
             lost = conf.get_running().lease
+            old = conf.get_generator()
+            old.next_id()
             assert lost is not None
             NodeLease.objects.filter(pk=lost.row_id).update(holder="elsewhere:1:x")
             assert not lost.renew()
+            time.sleep(0.002)  # the old generator may finish its millisecond, no later one
+            with pytest.raises(django_flakeid.LeaseError, match="taken"):
+                old.next_id()
             replacement = conf.get_running().lease
             assert replacement is not None
             assert replacement is not lost
