@@ -2,13 +2,14 @@
 
 A claim is two kernel objects, and a process must win both:
 
-- on Linux, an abstract Unix socket named after the lock folder, the layout and the node. It
-  lives in the network namespace rather than in a file system, so neither ``TMPDIR``, a private
-  ``/tmp``, the working directory nor an ``rm -rf`` of the lock folder can hide it; a prober that
-  connects to it learns the holder's pid;
-- an exclusive ``flock`` on the node's file in the lock folder (:mod:`.lockdir`): the meeting
-  place of processes that share the folder from other network namespaces, the only one on other
-  systems, and the home of the node's high-water mark (:mod:`.marks`).
+- on Linux, an abstract Unix socket (:mod:`.claimsocket`) named after the lock folder, the
+  layout and the node. It lives in the network namespace rather than in a file system, so
+  neither ``TMPDIR``, a private ``/tmp``, the working directory nor an ``rm -rf`` of the lock
+  folder can hide it; a prober that connects to it learns the holder's pid;
+- an exclusive ``flock`` on the node's file (:mod:`.lockfile`) in the lock folder
+  (:mod:`.lockdir`): the meeting place of processes that share the folder from other network
+  namespaces, the only one on other systems, and the home of the node's high-water mark
+  (:mod:`.marks`).
 
 The kernel drops both when the process exits, however it exits, so a crash never blocks a
 restart. Only one layout may be live in a lock folder at a time: the IDs of two layouts overlap
@@ -19,28 +20,17 @@ fork ran Python's fork hooks.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
-import re
 import socket
-import stat
-import struct
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from . import lockdir
+from . import claimsocket, lockdir, lockfile
 from .errors import ConfigurationError, FlakeIDError, ForkedProcessError, NodeInUseError
 from .layout import Layout
 from .lockdir import LOCK_DIR_ENV, default_lock_dir
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows has no flock
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "LOCK_DIR_ENV",
@@ -52,24 +42,9 @@ __all__ = [
     "try_claim",
 ]
 
-# A lock file starts with the mark, fixed-width so that one pwrite replaces it whole, then
-# names its holder.
-_MARK_DIGITS = 20
-_HOLDER_AT = _MARK_DIGITS + 1
-_MAX_MARK = 10**_MARK_DIGITS - 1
-_READ_LIMIT = 4096
-
-_ABSTRACT_SOCKETS = sys.platform.startswith("linux") and hasattr(socket, "AF_UNIX")
-_SOCKET_PREFIX = "django-flakeid/"
-_MAX_SOCKET_NAME = 107
 # Probers that connect to learn the holder queue up until the holder accepts; a full queue
 # only makes later probers fall back to the lock file's text.
 _BACKLOG = 8
-# Probes of a lock file (held_on_host, other layouts) hold a shared lock for a few
-# microseconds; a claimer retries rather than take a probe for a holder.
-_LOCK_ATTEMPTS = 3
-_LOCK_RETRY_S = 0.002
-_FILE_NAME = re.compile(r"epoch(\d+)-bits(\d+-\d+-\d+-\d+)-dc(\d+)-m(\d+)\.lock")
 
 
 class NodeClaim:
@@ -154,7 +129,7 @@ class NodeClaim:
 
     def _store(self, mark: int) -> None:
         try:
-            os.pwrite(self._fd, _mark_field(mark), 0)
+            os.pwrite(self._fd, lockfile.mark_field(mark), 0)
         except OSError as exc:
             raise FlakeIDError(
                 f"cannot store the high-water mark of datacenter_id={self.datacenter_id} "
@@ -176,17 +151,18 @@ class NodeClaim:
         # Deleted (tmpreaper, an rm -rf) or replaced: a process sharing the folder from
         # another network namespace would meet a new file, so the claim moves to one.
         lockdir.prepare(self.path.parent)
-        fd = _open_lock_file(self.path)
+        fd = lockfile.open_rw(self.path)
         try:
-            if not _lock_exclusive(fd):
+            if not lockfile.lock_exclusive(fd):
+                holder = lockfile.parse(lockfile.read(fd))[1] or "another process"
                 raise NodeInUseError(
                     f"the lock file of datacenter_id={self.datacenter_id} "
                     f"machine_id={self.machine_id} was deleted while this process held the "
-                    f"node, and {_parse(_read(fd))[1] or 'another process'} has claimed it "
-                    "since; this process makes no more IDs with it"
+                    f"node, and {holder} has claimed it since; this process makes no more IDs "
+                    "with it"
                 )
-            mark = max(self._mark, _parse(_read(fd))[0] or 0)
-            _rewrite(fd, mark)
+            mark = max(self._mark, lockfile.parse(lockfile.read(fd))[0] or 0)
+            lockfile.rewrite(fd, mark)
         except OSError as exc:
             os.close(fd)
             raise FlakeIDError(
@@ -252,11 +228,11 @@ def try_claim(
     Raises :class:`NodeInUseError` when a process of another layout is live in the lock
     folder, and :class:`ConfigurationError` when the folder is unsafe or unusable.
     """
-    if fcntl is None:  # pragma: no cover - Windows
+    if not lockfile.AVAILABLE:  # pragma: no cover - Windows
         raise ConfigurationError("node claims need flock(), which this platform lacks")
     with _registry() as held:
         directory = lockdir.prepare(lock_dir)
-        path = directory / _file_name(layout, datacenter_id, machine_id)
+        path = directory / lockfile.file_name(layout, datacenter_id, machine_id)
         if path in held:
             # Held by another generator of this very process: just as unsafe to share.
             return None
@@ -265,7 +241,7 @@ def try_claim(
             return None
         try:
             claim.after_ms = _check_other_layouts(directory, layout, claim.after_ms)
-            _rewrite(claim._fd, claim.after_ms)
+            lockfile.rewrite(claim._fd, claim.after_ms)
         except BaseException:
             claim._close()
             raise
@@ -316,29 +292,31 @@ def held_on_host(
 
     Only looks: nothing is created, and a lock file found free is let go at once.
     """
-    if fcntl is None:  # pragma: no cover - Windows
+    if not lockfile.AVAILABLE:  # pragma: no cover - Windows
         return []
     directory = default_lock_dir() if lock_dir is None else Path(os.path.normpath(lock_dir))
     with _registry() as mine:
         found = {
             claim.machine_id: f"pid {os.getpid()} (this process)"
             for path, claim in mine.items()
-            if path == directory / _file_name(layout, datacenter_id, claim.machine_id)
+            if path == directory / lockfile.file_name(layout, datacenter_id, claim.machine_id)
         }
-    prefix = f"{_namespace(directory)}{_socket_key(layout)}/{datacenter_id}."
-    for name in _live_socket_names(directory):
+    prefix = f"{claimsocket.namespace(directory)}{claimsocket.key(layout)}/{datacenter_id}."
+    for name in claimsocket.live_names(directory):
         digits = name[len(prefix) :] if name.startswith(prefix) else ""
         if digits.isdigit() and int(digits) not in found:
-            path = directory / _file_name(layout, datacenter_id, int(digits))
-            found[int(digits)] = _peer(name) or _file_holder(path) or "another process"
-    key = _layout_key(layout)
-    for entry in _lock_files(directory):
-        match = _FILE_NAME.fullmatch(entry)
-        if match is None or _file_key(match) != key or int(match[3]) != datacenter_id:
+            path = directory / lockfile.file_name(layout, datacenter_id, int(digits))
+            found[int(digits)] = (
+                claimsocket.peer(name) or lockfile.holder(path) or "another process"
+            )
+    key = lockfile.layout_key(layout)
+    for entry in lockfile.list_names(directory):
+        match = lockfile.FILE_NAME.fullmatch(entry)
+        if match is None or lockfile.file_key(match) != key or int(match[3]) != datacenter_id:
             continue
         machine = int(match[4])
-        if machine not in found and _file_is_held(directory / entry):
-            found[machine] = _file_holder(directory / entry) or "another process"
+        if machine not in found and lockfile.is_held(directory / entry):
+            found[machine] = lockfile.holder(directory / entry) or "another process"
     return sorted(found.items())
 
 
@@ -346,8 +324,8 @@ def _take(
     directory: Path, path: Path, layout: Layout, datacenter_id: int, machine_id: int
 ) -> NodeClaim | None:
     sock: socket.socket | None = None
-    if _ABSTRACT_SOCKETS:
-        name = _socket_name(directory, layout, datacenter_id, machine_id)
+    if claimsocket.AVAILABLE:
+        name = claimsocket.name_for(directory, layout, datacenter_id, machine_id)
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         except OSError:
@@ -364,17 +342,17 @@ def _take(
                 raise
             sock.setblocking(False)
     try:
-        fd = _open_lock_file(path)
+        fd = lockfile.open_rw(path)
     except BaseException:
         if sock is not None:
             sock.close()
         raise
-    if not _lock_exclusive(fd):
+    if not lockfile.lock_exclusive(fd):
         os.close(fd)
         if sock is not None:
             sock.close()
         return None
-    mark = _parse(_read(fd))[0]
+    mark = lockfile.parse(lockfile.read(fd))[0]
     return NodeClaim(layout, datacenter_id, machine_id, path, fd=fd, sock=sock, mark=mark or 0)
 
 
@@ -385,30 +363,31 @@ def _check_other_layouts(directory: Path, layout: Layout, after_ms: int) -> int:
     moment see each other: one or both give up, never neither.
     """
     live: list[str] = []
-    own_key = _socket_key(layout)
-    namespace = _namespace(directory)
-    for name in sorted(_live_socket_names(directory)):
+    own_key = claimsocket.key(layout)
+    namespace = claimsocket.namespace(directory)
+    for name in sorted(claimsocket.live_names(directory)):
         key, _, node = name[len(namespace) :].rpartition("/")
         if key != own_key:
-            live.append(f"{_describe_layout(key)} node {node} ({_peer(name) or 'its holder'})")
-    key = _layout_key(layout)
+            live.append(
+                f"{_describe_layout(key)} node {node} ({claimsocket.peer(name) or 'its holder'})"
+            )
+    key = lockfile.layout_key(layout)
     highest = after_ms
-    for entry in _lock_files(directory):
-        match = _FILE_NAME.fullmatch(entry)
-        if match is None or _file_key(match) == key:
+    for entry in lockfile.list_names(directory):
+        match = lockfile.FILE_NAME.fullmatch(entry)
+        if match is None or lockfile.file_key(match) == key:
             continue
         try:
             fd = os.open(directory / entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             continue
         try:
-            data = _read(fd)
-            highest = max(highest, _parse(data)[0] or 0)
-            if not live and not _try_shared(fd):
-                holder = _parse(data)[1] or "its holder"
-                live.append(
-                    f"{_describe_layout(_file_key(match))} node {match[3]}.{match[4]} ({holder})"
-                )
+            data = lockfile.read(fd)
+            highest = max(highest, lockfile.parse(data)[0] or 0)
+            if not live and not lockfile.try_shared(fd):
+                holder = lockfile.parse(data)[1] or "its holder"
+                other = _describe_layout(lockfile.file_key(match))
+                live.append(f"{other} node {match[3]}.{match[4]} ({holder})")
         finally:
             os.close(fd)
     if live:
@@ -423,199 +402,15 @@ def _check_other_layouts(directory: Path, layout: Layout, after_ms: int) -> int:
 
 
 def _holder(directory: Path, layout: Layout, datacenter_id: int, machine_id: int) -> str:
-    path = directory / _file_name(layout, datacenter_id, machine_id)
+    path = directory / lockfile.file_name(layout, datacenter_id, machine_id)
     with _registry() as held:
         if path in held:
             return f"pid {os.getpid()} (this process)"
-    if _ABSTRACT_SOCKETS:
-        peer = _peer(_socket_name(directory, layout, datacenter_id, machine_id))
+    if claimsocket.AVAILABLE:
+        peer = claimsocket.peer(claimsocket.name_for(directory, layout, datacenter_id, machine_id))
         if peer is not None:
             return peer
-    return _file_holder(path) or "another process"
-
-
-def _peer(name: str) -> str | None:
-    """``pid N (command line)`` of the process listening on abstract socket ``name``."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.setblocking(False)
-        probe.connect(b"\0" + name.encode())
-        credentials = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    except OSError:
-        return None
-    finally:
-        probe.close()
-    pid, uid, _ = struct.unpack("3i", credentials)
-    if pid <= 0:
-        # The holder lives in a pid namespace this process cannot see.
-        return None
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as source:
-            raw = source.read(_READ_LIMIT)
-    except OSError:
-        raw = b""
-    command = _one_line(raw.replace(b"\0", b" ").decode(errors="replace"))
-    return f"pid {pid} ({command})" if command else f"pid {pid} (uid {uid})"
-
-
-def _live_socket_names(directory: Path) -> set[str]:
-    """Names of the abstract sockets of ``directory``'s claims bound in this network namespace."""
-    if not _ABSTRACT_SOCKETS:
-        return set()
-    try:
-        with open("/proc/net/unix", "rb") as table:
-            lines = table.read().splitlines()[1:]
-    except OSError:
-        return set()
-    needle = b"@" + _namespace(directory).encode()
-    names = set()
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 8 and fields[7].startswith(needle):
-            names.add(fields[7][1:].decode(errors="replace"))
-    return names
-
-
-def _lock_files(directory: Path) -> list[str]:
-    try:
-        return [name for name in os.listdir(directory) if name.endswith(".lock")]
-    except OSError:
-        return []
-
-
-def _file_is_held(path: Path) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        return not _try_shared(fd)
-    finally:
-        os.close(fd)
-
-
-def _try_shared(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
-            return False
-        raise
-    return True
-
-
-def _lock_exclusive(fd: int) -> bool:
-    for attempt in range(_LOCK_ATTEMPTS):
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                raise
-        else:
-            return True
-        if attempt + 1 < _LOCK_ATTEMPTS:
-            time.sleep(_LOCK_RETRY_S)
-    return False
-
-
-def _open_lock_file(path: Path) -> int:
-    # O_NOFOLLOW: in a folder every user can write, a symlink planted under a lock file's name
-    # must not make this process write its mark into a file of the planter's choosing.
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-    try:
-        fd = os.open(path, flags, 0o666)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot open the lock file {path} for writing ({exc.strerror}); it holds the "
-            "node's high-water mark. Remove it (its owner or root can), or set "
-            f"{LOCK_DIR_ENV} to another folder."
-        ) from exc
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise ConfigurationError(
-            f"{path} is not a regular file; remove it, or set {LOCK_DIR_ENV} to another folder"
-        )
-    if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != 0o666:
-        # Whichever user's process holds the node next must be able to store its mark.
-        os.fchmod(fd, 0o666)
-    return fd
-
-
-def _read(fd: int) -> bytes:
-    try:
-        return os.pread(fd, _READ_LIMIT, 0)
-    except OSError:
-        return b""
-
-
-def _parse(data: bytes) -> tuple[int | None, str]:
-    """The mark (None when missing or unreadable) and the holder's text of a lock file."""
-    head = data[:_MARK_DIGITS]
-    if len(head) == _MARK_DIGITS and head.isdigit() and data[_MARK_DIGITS:_HOLDER_AT] == b"\n":
-        return int(head), data[_HOLDER_AT:].decode(errors="replace").strip()
-    return None, data.replace(b"\0", b"").decode(errors="replace").strip()
-
-
-def _file_holder(path: Path) -> str:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return ""
-    try:
-        return _parse(_read(fd))[1]
-    finally:
-        os.close(fd)
-
-
-def _mark_field(mark: int) -> bytes:
-    return f"{min(max(mark, 0), _MAX_MARK):0{_MARK_DIGITS}d}\n".encode()
-
-
-def _rewrite(fd: int, mark: int) -> None:
-    """Store ``mark`` and name this process as the holder."""
-    record = _mark_field(mark) + f"pid {os.getpid()} ({_one_line(' '.join(sys.argv))})\n".encode()
-    os.pwrite(fd, record, 0)
-    os.ftruncate(fd, len(record))
-
-
-def _one_line(command: str) -> str:
-    return " ".join(command.split())[:200]
-
-
-def _layout_key(layout: Layout) -> str:
-    return (
-        f"{layout.timestamp_bits}-{layout.datacenter_bits}-{layout.machine_bits}-"
-        f"{layout.sequence_bits}@{layout.epoch_ms}"
-    )
-
-
-def _file_key(match: re.Match[str]) -> str:
-    return f"{match[2]}@{match[1]}"
-
-
-def _file_name(layout: Layout, datacenter_id: int, machine_id: int) -> str:
-    widths = _layout_key(layout).partition("@")[0]
-    return f"epoch{layout.epoch_ms}-bits{widths}-dc{datacenter_id}-m{machine_id}.lock"
-
-
-def _namespace(directory: Path) -> str:
-    # The folder's path string, not its inode: processes that see different folders under
-    # one path (a private /tmp) must still meet.
-    digest = hashlib.sha256(os.fsencode(str(directory))).hexdigest()[:12]
-    return f"{_SOCKET_PREFIX}{digest}/"
-
-
-def _socket_key(layout: Layout) -> str:
-    key = _layout_key(layout)
-    # Node numbers take at most 2 x 19 digits; a key that would not fit is hashed.
-    if len(key) > _MAX_SOCKET_NAME - 1 - len(_namespace(Path("/"))) - 40:
-        return "#" + hashlib.sha256(key.encode()).hexdigest()[:16]
-    return key
-
-
-def _socket_name(directory: Path, layout: Layout, datacenter_id: int, machine_id: int) -> str:
-    return f"{_namespace(directory)}{_socket_key(layout)}/{datacenter_id}.{machine_id}"
+    return lockfile.holder(path) or "another process"
 
 
 def _describe_layout(key: str) -> str:

@@ -34,7 +34,8 @@ from django.db.models.functions import Greatest, Now
 
 from .errors import ClockBackwardsError, FlakeIDError, LeaseError, NodeInUseError
 from .layout import Layout
-from .marks import MAX_CATCH_UP_MS
+from .lockfile import layout_key as layout_key
+from .marks import MAX_CATCH_UP_MS, wall_ms
 from .models import NodeLease
 
 logger = logging.getLogger("django_flakeid.leases")
@@ -51,17 +52,6 @@ _sleep: Callable[[float], None] = time.sleep
 
 #: The marker row (a layout key no layout has): see the module docstring.
 TABLE_MARKER = {"layout": "", "datacenter_id": 0, "machine_id": 0}
-
-
-def layout_key(layout: Layout) -> str:
-    return (
-        f"{layout.timestamp_bits}-{layout.datacenter_bits}-{layout.machine_bits}-"
-        f"{layout.sequence_bits}@{layout.epoch_ms}"
-    )
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _expires_in(ttl_seconds: float) -> ExpressionWrapper[CombinedExpression]:

@@ -142,8 +142,26 @@ def leave(ttl: str, how: str) -> None:
     print(lease.until_ms, generator.layout.decode(top).timestamp_ms, flush=True)
 
 
+def resume(datacenter_id: str, ttl: str) -> None:
+    """Lease, make 2,000 IDs, say "machine until top"; at the next line, try 100 more and say
+    "ids LOW HIGH" or "error CLASS"."""
+    sys.stdin.readline()
+    lease, generator = _acquire(int(datacenter_id), ttl)
+    top = max(generator.next_ids(2000))
+    print(lease.machine_id, lease.until_ms, top, flush=True)
+    sys.stdin.readline()
+    try:
+        more = generator.next_ids(100)
+    except FlakeIDError as error:
+        print("error", type(error).__name__, flush=True)
+    else:
+        print("ids", min(more), max(more), flush=True)
+    sys.stdin.read()
+
+
 ROLES: dict[str, Callable[..., None]] = {
     "hold": hold,
+    "resume": resume,
     "claim": claim,
     "stamp": stamp,
     "flush": flush,

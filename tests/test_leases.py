@@ -747,6 +747,63 @@ def test_a_killed_holder_is_reclaimed_after_the_ttl_above_its_mark(acquire, cloc
 
 
 @needs_server
+@pytest.mark.slow
+def test_a_holder_stopped_past_its_ttl_is_taken_over_and_stays_stopped():
+    holder = start("resume", "0", "1")
+    newcomer = None
+    try:
+        tell(holder)
+        machine, until, top = map(int, answer(holder).split())
+        holder.send_signal(signal.SIGSTOP)
+        time.sleep(1.3)  # past its TTL: the database lets its machine ID go
+        newcomer = leases.acquire(TWITTER, 0, ttl_seconds=5)
+        assert newcomer.machine_id == machine
+        assert newcomer.after_ms >= until
+        assert generator_for(newcomer).next_id() > top
+        holder.send_signal(signal.SIGCONT)
+        tell(holder)
+        assert answer(holder) == "error LeaseError"
+    finally:
+        holder.send_signal(signal.SIGCONT)
+        finish(holder)
+        if newcomer is not None:
+            newcomer.release()
+
+
+def _set_session_time_zone(offset: str) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SET TIME ZONE INTERVAL '{offset}' HOUR TO MINUTE")
+        else:
+            cursor.execute("SET time_zone = %s", [offset])
+
+
+@needs_server
+@pytest.mark.parametrize("offset", ["+02:00", "-02:00"])
+def test_a_session_time_zone_two_hours_off_repeats_no_id(offset):
+    # MariaDB's NOW() follows the session's time zone and its DATETIME keeps none, so a session
+    # two hours ahead sees every lease as expired: the marks still keep the holders apart.
+    first = leases.acquire(TWITTER, 0, ttl_seconds=30)
+    second = None
+    try:
+        old = generator_for(first)
+        issued = old.next_ids(5000)
+        _set_session_time_zone(offset)
+        second = leases.acquire(TWITTER, 0, ttl_seconds=30)
+        new = generator_for(second)
+        fresh = new.next_ids(5000)
+        if second.machine_id == first.machine_id:
+            assert second.after_ms >= first.until_ms
+            assert min(fresh) > max(issued)
+        assert not set(issued) & set(fresh)
+    finally:
+        connection.close()  # a new session, in the time zone Django sets
+        for lease in (first, second):
+            if lease is not None:
+                lease.release()
+
+
+@needs_server
 def test_a_real_outage_stops_ids_and_they_resume_after_it():
     settings_dict = connection.settings_dict
     proxy = Proxy((settings_dict["HOST"] or "127.0.0.1", int(settings_dict["PORT"])))
