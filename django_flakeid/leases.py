@@ -34,7 +34,7 @@ from django.db.models.functions import Greatest, Now
 
 from .errors import ClockBackwardsError, FlakeIDError, LeaseError, NodeInUseError
 from .layout import Layout
-from .lockfile import layout_key as layout_key
+from .lockfile import layout_key as _layout_key
 from .marks import MAX_CATCH_UP_MS, wall_ms
 from .models import NodeLease
 
@@ -49,6 +49,9 @@ _ROUNDS = 3
 
 _sleep: Callable[[float], None] = time.sleep
 
+
+#: The key a layout's rows carry: the same spelling as its host claims'.
+layout_key = _layout_key
 
 #: The marker row (a layout key no layout has): see the module docstring.
 TABLE_MARKER = {"layout": "", "datacenter_id": 0, "machine_id": 0}
