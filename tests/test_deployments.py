@@ -40,6 +40,7 @@ from django.test import override_settings
 import django_flakeid
 from django_flakeid import conf
 from django_flakeid.layout import Layout
+from tests.namespaces import private_tmp
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = os.environ.get("FLAKEID_TEST_DB", "sqlite")
@@ -88,14 +89,7 @@ def needs_unshare(*flags: str) -> pytest.MarkDecorator:
 
 
 # Runs its arguments with a tmpfs of its own on /tmp, as systemd's PrivateTmp=yes does.
-PRIVATE_TMP = [
-    "unshare",
-    "--mount",
-    "sh",
-    "-c",
-    'mount -t tmpfs private-tmp /tmp && exec "$@"',
-    "sh",
-]
+PRIVATE_TMP = private_tmp()
 OWN_PID_NAMESPACE = ["unshare", "--pid", "--fork"]
 
 

@@ -19,6 +19,7 @@ import pytest
 from django_flakeid import hostclaim, lockdir
 from django_flakeid.errors import ConfigurationError, NodeInUseError
 from django_flakeid.layout import Layout
+from tests.namespaces import private_tmp
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="claims across namespaces are Linux-only"
@@ -31,13 +32,7 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 needs_unshare = pytest.mark.skipif(
     shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare, as root"
 )
-PRIVATE_TMP = (
-    "unshare",
-    "--mount",
-    "sh",
-    "-c",
-    'mount -t tmpfs none /tmp && mount -t tmpfs none /dev/shm && exec "$0" "$@"',
-)
+PRIVATE_TMP = tuple(private_tmp(dev_shm=True))
 OWN_NETWORK = ("unshare", "--net")
 
 # Runs each line it reads (a Python literal string of code) and answers "ok <repr(out)>" or
