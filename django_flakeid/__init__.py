@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from .errors import (
+    BackfillError,
     ClockBackwardsError,
     ConfigurationError,
     ConfigurationTypeError,
@@ -39,6 +40,7 @@ __all__ = [
     "PRESET_MINIMAL",
     "PRESET_SINGLE_DC",
     "PRESET_TWITTER",
+    "BackfillError",
     "Capacity",
     "ClockBackwardsError",
     "ConfigurationError",

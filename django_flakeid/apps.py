@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 from django.core.checks import register
+from django.db.models import ForeignKey
 from django.urls import register_converter
 from django.urls.converters import get_converters
 
 from . import checks, conf
 from .converters import SnowflakeConverter
 from .factory import set_default_source
+from .fields import SnowflakeField
+from .lookups import GeneratedAt, RelatedGeneratedAt
 
 #: The name routes use: ``path("orders/<snowflake:pk>/", ...)``.
 CONVERTER_NAME = "snowflake"
@@ -29,3 +32,9 @@ class DjangoFlakeIDConfig(AppConfig):
         # repopulating the app registry, say): the converter already there is kept.
         if CONVERTER_NAME not in get_converters():
             register_converter(SnowflakeConverter, CONVERTER_NAME)
+        # Before ready() nothing can run a query, so registering here is early enough, and
+        # importing the field alone changes no class of Django's. Registering twice is harmless.
+        SnowflakeField.register_lookup(GeneratedAt)
+        # On every ForeignKey: order__generated_at then filters on the key a line points to,
+        # without a join; RelatedGeneratedAt refuses a ForeignKey to anything but a Snowflake key.
+        ForeignKey.register_lookup(RelatedGeneratedAt)

@@ -36,10 +36,14 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from . import conf
-from .errors import FlakeIDError, InvalidIDError
+
+# The explicit re-export keeps ``django_flakeid.backfill.BackfillError`` valid for type checkers.
+from .errors import BackfillError as BackfillError  # noqa: PLC0414
+from .errors import InvalidIDError
 from .fields import SnowflakeField
 from .generator import SnowflakeGenerator
 from .hostclaim import NodeClaim, claim_node
+from .ints import is_int
 from .layout import Layout
 from .progress import Progress
 from .timefmt import ms_to_datetime, ms_to_iso, unix_ms
@@ -47,10 +51,6 @@ from .timefmt import ms_to_datetime, ms_to_iso, unix_ms
 DEFAULT_BATCH_SIZE = 1000
 
 ProgressCallback = Callable[[Progress], None]
-
-
-class BackfillError(FlakeIDError, ValueError):
-    """The model, the fields or the rows cannot be backfilled as asked."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def backfill(
     ``using=schema_editor.connection.alias``.
     """
     target = _target_field(model, field_name)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise BackfillError(f"batch_size must be a whole number of rows, 1 or more: {batch_size!r}")
     db = using or router.db_for_write(model)
     job: _Job
@@ -301,17 +301,11 @@ class _StampedIDs(_Job):
     def highest_stamped(self) -> int | None:
         """The highest ID in the column that belongs to the backfill node."""
         layout = self.layout
-        node_mask = ((1 << (layout.datacenter_bits + layout.machine_bits)) - 1) << (
-            layout.machine_shift
-        )
-        node_value = (self.node[0] << layout.datacenter_shift) | (
-            self.node[1] << layout.machine_shift
-        )
         # One scan of the table per run: the column has no index yet.
         found = (
             self.rows.filter(**{f"{self.target.name}__gte": 0})
-            .alias(_flakeid_node=F(self.target.name).bitand(node_mask))
-            .filter(_flakeid_node=node_value)
+            .alias(_flakeid_node=F(self.target.name).bitand(layout.node_mask))
+            .filter(_flakeid_node=layout.node_bits(*self.node))
             .aggregate(highest=Max(self.target.name))["highest"]
         )
         return None if found is None else int(found)
@@ -366,8 +360,8 @@ class Stamper:
 
     def __init__(self, layout: Layout, node: tuple[int, int], after: int | None = None) -> None:
         self.layout = layout
-        self.node_bits = (node[0] << layout.datacenter_shift) | (node[1] << layout.machine_shift)
-        self.last_sequence = (1 << layout.sequence_bits) - 1
+        self.node = node
+        self.last_sequence = layout.max_sequence
         if after is None:
             self.ms, self.sequence = layout.epoch_ms - 1, self.last_sequence
         else:
@@ -393,5 +387,4 @@ class Stamper:
                 f"row {key} would need a time past the layout's last millisecond "
                 f"({ms_to_iso(layout.max_timestamp_ms)})."
             )
-        offset = self.ms - layout.epoch_ms
-        return (offset << layout.timestamp_shift) | self.node_bits | self.sequence
+        return layout.encode(self.ms, *self.node, self.sequence)

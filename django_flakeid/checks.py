@@ -11,36 +11,23 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Error, Warning
 
-from . import conf, lockdir
-from .conf import ProblemKind
+from . import lockdir
 from .layout import DEFAULT_EPOCH_MS
+from .settings_reader import (
+    PROBLEM_CHECKS,
+    Config,
+    Problem,
+    ProblemKind,
+    validate,
+    validation_inputs,
+)
 from .timefmt import ms_to_iso
 
-# Every ID, with what it reports. A retired check keeps its line: numbers are never reused.
-CHECKS: tuple[tuple[str, str], ...] = (
-    ("django_flakeid.E001", "FLAKEID is not a dict."),
-    ("django_flakeid.E002", "FLAKEID has an unknown key."),
-    ("django_flakeid.E003", "FLAKEID['preset'] is not the name of a preset."),
-    ("django_flakeid.E004", "FLAKEID['preset'] is neither a name nor a dict of the four widths."),
-    ("django_flakeid.E005", "A bit width is not an integer."),
-    ("django_flakeid.E006", "A bit width is negative."),
-    ("django_flakeid.E007", "The bit widths do not add up to 63."),
-    ("django_flakeid.E008", "timestamp_bits or sequence_bits is less than 1."),
-    ("django_flakeid.E009", "FLAKEID['datacenter_id'] or FLAKEID['machine_id'] is neither an "
-     "integer nor one of the words it accepts."),
-    ("django_flakeid.E010", "FLAKEID_DATACENTER_ID, FLAKEID_MACHINE_ID or FLAKEID_EPOCH_MS "
-     "is neither an integer nor one of the words it accepts."),
-    ("django_flakeid.E011", "The datacenter or machine ID does not fit its bit width."),
-    ("django_flakeid.E012", "FLAKEID['epoch_ms'] is not an integer."),
-    ("django_flakeid.E013", "The epoch is before 1970."),
+# The IDs of the checks below, with what each reports. A retired check keeps its line: numbers
+# are never reused. The IDs of problems with the setting are declared with those problems.
+_OWN_CHECKS: tuple[tuple[str, str], ...] = (
     ("django_flakeid.E014", "The epoch is in the future."),
     ("django_flakeid.E015", "The layout has run out: its timestamp cannot hold the current time."),
-    ("django_flakeid.E016", "A node ID is 'hostname'; the host name ends with no number."),
-    ("django_flakeid.E017", "FLAKEID['lease_ttl'] is not a number of seconds in (0, 86400]."),
-    ("django_flakeid.E018", "FLAKEID['lease_database'] is not a database in DATABASES."),
-    ("django_flakeid.E019", "The node identity is the one set aside for backfilled IDs."),
-    ("django_flakeid.E020", "FLAKEID['ids_as_strings'] is not True or False."),
-    ("django_flakeid.E021", "FLAKEID['lease_ttl'] is too short for renewals to keep up."),
     ("django_flakeid.E022", "FLAKEID_LOCK_DIR, the folder of host claims, is unusable or unsafe."),
     ("django_flakeid.W001", "The layout runs out within 10 years."),
     ("django_flakeid.W002", "Deploy: machine IDs are unique per host only, and no datacenter_id "
@@ -50,44 +37,49 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("django_flakeid.E102", "A SnowflakeField has a db_default."),
 )  # fmt: skip
 
+
+def _table_order(entry: tuple[str, str]) -> tuple[int, str, int]:
+    # The README's order: errors in the setting, then its warnings, then the fields' E1xx.
+    level, number = entry[0][-4], int(entry[0][-3:])
+    return number // 100, level, number
+
+
+# Every ID, with what it reports.
+CHECKS: tuple[tuple[str, str], ...] = tuple(
+    sorted((*PROBLEM_CHECKS.values(), *_OWN_CHECKS), key=_table_order)
+)
 PROBLEM_IDS: dict[ProblemKind, str] = {
-    "not_a_dict": "django_flakeid.E001",
-    "unknown_key": "django_flakeid.E002",
-    "unknown_preset": "django_flakeid.E003",
-    "invalid_preset": "django_flakeid.E004",
-    "width_not_int": "django_flakeid.E005",
-    "width_negative": "django_flakeid.E006",
-    "width_sum": "django_flakeid.E007",
-    "width_too_small": "django_flakeid.E008",
-    "node_not_int": "django_flakeid.E009",
-    "environment_not_int": "django_flakeid.E010",
-    "node_out_of_range": "django_flakeid.E011",
-    "epoch_not_int": "django_flakeid.E012",
-    "epoch_negative": "django_flakeid.E013",
-    "hostname_no_number": "django_flakeid.E016",
-    "lease_ttl_invalid": "django_flakeid.E017",
-    "lease_ttl_too_short": "django_flakeid.E021",
-    "lease_database_unknown": "django_flakeid.E018",
-    "node_reserved": "django_flakeid.E019",
-    "ids_as_strings_invalid": "django_flakeid.E020",
+    kind: check_id for kind, (check_id, _summary) in PROBLEM_CHECKS.items()
 }
 
 WARN_WITHIN_YEARS = 10
 _MS_PER_YEAR = 365.25 * 24 * 60 * 60 * 1000
 
+_last_validation: tuple[tuple[object, ...], tuple[Config | None, list[Problem]]] | None = None
+
+
+def _validated() -> tuple[Config | None, list[Problem]]:
+    """:func:`validate`, run once for all the checks of one ``manage.py check``.
+
+    The result is kept only while what validation reads is unchanged, so a check never reports
+    on a setting or an environment that is no longer the one in effect.
+    """
+    global _last_validation
+    inputs = validation_inputs()
+    if _last_validation is None or _last_validation[0] != inputs:
+        _last_validation = (inputs, validate())
+    return _last_validation[1]
+
 
 def check_setting(**kwargs: Any) -> list[CheckMessage]:
     """Report everything wrong with ``settings.FLAKEID`` and the environment variables."""
-    _config, problems = conf.validate()
-    return [
-        Error(problem.message, hint=problem.hint, id=PROBLEM_IDS[problem.kind])
-        for problem in problems
-    ]
+    _config, problems = _validated()
+    return [Error(problem.message, hint=problem.hint, id=problem.check_id) for problem in problems]
 
 
 def check_layout_lifetime(**kwargs: Any) -> list[CheckMessage]:
     """Report an epoch in the future, and a layout that has run out or soon will."""
-    config, _problems = conf.validate()
+    config, _problems = _validated()
     if config is None:
         return []
     layout, epoch = config.layout, config.epoch_ms
@@ -131,7 +123,7 @@ def check_layout_lifetime(**kwargs: Any) -> list[CheckMessage]:
 
 def check_node_identity(**kwargs: Any) -> list[CheckMessage]:
     """Deploy check: warn when processes on several hosts, or on one host, could share a node."""
-    config, _problems = conf.validate()
+    config, _problems = _validated()
     if config is None:
         return []
     node = config.node

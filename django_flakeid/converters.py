@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .ints import is_int
 from .layout import MAX_ID
 
 
@@ -27,7 +28,7 @@ class SnowflakeConverter:
             number: object = int(value)
         else:
             number = value
-        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= MAX_ID:
+        if not is_int(number) or not 0 <= number <= MAX_ID:
             # reverse() turns the ValueError into NoReverseMatch.
             raise ValueError(f"{value!r} is not a Snowflake ID from 0 to {MAX_ID}")
         return str(number)

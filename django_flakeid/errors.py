@@ -41,3 +41,7 @@ class NodeInUseError(FlakeIDError):
 
 class LeaseError(FlakeIDError):
     """A leased machine ID could not be claimed, or can no longer be trusted."""
+
+
+class BackfillError(FlakeIDError, ValueError):
+    """The model, the fields or the rows cannot be backfilled as asked."""

@@ -110,11 +110,3 @@ class SnowflakeField(_BigIntegerField[_ST_contra, _GT_co]):
         Uses the layout in ``settings.FLAKEID``, e.g. ``Order._meta.get_field("id").decode(pk)``.
         """
         return conf.get_layout().decode(value)
-
-
-# Imported last: the lookups module needs this one. Registering here makes importing the field
-# enough for id__generated_at__... and, on a ForeignKey to a Snowflake key, order__generated_at.
-from .lookups import GeneratedAt, RelatedGeneratedAt  # noqa: E402
-
-SnowflakeField.register_lookup(GeneratedAt)
-models.ForeignKey.register_lookup(RelatedGeneratedAt)

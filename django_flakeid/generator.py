@@ -20,7 +20,8 @@ from .errors import (
     ForkedProcessError,
     TimestampOverflowError,
 )
-from .layout import DEFAULT_EPOCH_MS, Capacity, DecodedID, Layout, check_int
+from .ints import check_int, is_int
+from .layout import DEFAULT_EPOCH_MS, Capacity, DecodedID, Layout
 
 Clock = Callable[[], int]
 #: Called with the new millisecond that passed the limit; returns the new limit.
@@ -114,7 +115,7 @@ class SnowflakeGenerator:
         self._per_ms = 1_000_000 if clock is None else 1
         self._lock = threading.Lock()
         self._shift = layout.timestamp_shift
-        self._node = (dc << layout.datacenter_shift) | (machine << layout.machine_shift)
+        self._node = layout.node_bits(dc, machine)
         self._block = 1 << layout.sequence_bits
         # The millisecond being stamped, and the half-open run of IDs still free in it. It
         # starts below any reading, so that even a clock before 1970 gets a clear EpochError.
@@ -173,7 +174,7 @@ class SnowflakeGenerator:
         """Return ``count`` new IDs in increasing order, reserving a millisecond's block at once."""
         if not self._alive[0]:
             self._refuse_inherited()
-        if isinstance(count, bool) or not isinstance(count, int):
+        if not is_int(count):
             raise ConfigurationTypeError(f"count must be an integer, got {type(count).__name__}")
         if count < 1:
             raise ConfigurationError(f"count must be >= 1, got {count}")
@@ -258,7 +259,7 @@ class SnowflakeGenerator:
         if self._on_limit is None:  # pragma: no cover - a limit below the layout's has a source
             raise AssertionError("a limit without on_limit")
         until = self._on_limit(now)
-        if isinstance(until, bool) or not isinstance(until, int):
+        if not is_int(until):
             raise ConfigurationTypeError(
                 f"on_limit must return an integer number of milliseconds, "
                 f"got {type(until).__name__} {until!r}"

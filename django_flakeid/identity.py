@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from . import marks
-from .errors import FlakeIDError, LeaseError
+from .errors import FlakeIDError, LeaseError, NodeInUseError
 from .generator import SnowflakeGenerator, StopError
 from .hostclaim import NodeClaim, claim_free_machine, claim_node
 
 if TYPE_CHECKING:
-    from .conf import Config
     from .leases import Lease
+    from .settings_reader import Config
 
 _T = TypeVar("_T")
 
@@ -89,7 +89,10 @@ def _in_own_thread(work: Callable[[], _T]) -> _T:
 
 
 def start(config: Config, on_lease_lost: Callable[[Lease], None]) -> Running:
-    """Claim the configured node and build its generator; raises a :class:`FlakeIDError`."""
+    """Claim the configured node and build its generator; raises a :class:`FlakeIDError`.
+
+    The node set aside for backfilled IDs is never kept, however it was reached.
+    """
     layout, node = config.layout, config.node
     datacenter = node.datacenter_id.value
     machine = node.machine_id.value
@@ -135,7 +138,24 @@ def start(config: Config, on_lease_lost: Callable[[Lease], None]) -> Running:
         raise
     if lease is not None:
         lease.on_lost = lambda: on_lease_lost(lease)
-    return running
+    return _refuse_backfill_node(running)
+
+
+def _refuse_backfill_node(running: Running) -> Running:
+    # A fixed node is refused by validation; "auto" and "lease" take the lowest free machine
+    # ID, and so reach the backfill node only when every other machine ID of its datacenter
+    # is taken. It is given back at once: backfilled IDs are stamped with past times, which
+    # a live generator may have stamped too, so no live generator may ever have used it.
+    generator = running.generator
+    node = (generator.datacenter_id, generator.machine_id)
+    if node != generator.layout.backfill_node:
+        return running
+    running.release()
+    raise NodeInUseError(
+        f"every machine ID of datacenter {node[0]} is in use except {node[1]}, which is set "
+        "aside for backfilled IDs; run fewer processes, use another datacenter_id, or a "
+        "layout with more machine_bits"
+    )
 
 
 def _acquire_lease(config: Config) -> Lease:

@@ -6,7 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigurationError, ConfigurationTypeError, InvalidIDError
+from .errors import ConfigurationError, InvalidIDError
+from .ints import check_int, is_int
 from .timefmt import Moment, ms_to_datetime, ms_to_iso, unix_ms
 
 ID_BITS = 63
@@ -14,15 +15,6 @@ MAX_ID = (1 << ID_BITS) - 1
 DEFAULT_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 WIDTH_NAMES = ("timestamp_bits", "datacenter_bits", "machine_bits", "sequence_bits")
 _MS_PER_YEAR = 1000 * 60 * 60 * 24 * 365.25
-
-
-def check_int(name: str, value: Any) -> int:
-    """Return ``value`` if it is a true integer, else raise a typed configuration error."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigurationTypeError(
-            f"{name} must be an integer, got {type(value).__name__} {value!r}"
-        )
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -134,6 +126,26 @@ class Layout:
         return self.epoch_ms + (1 << self.timestamp_bits) - 1
 
     @property
+    def max_sequence(self) -> int:
+        return (1 << self.sequence_bits) - 1
+
+    @property
+    def node_mask(self) -> int:
+        """The bits of an ID that hold its node (datacenter and machine)."""
+        return ((1 << (self.datacenter_bits + self.machine_bits)) - 1) << self.machine_shift
+
+    @property
+    def key(self) -> str:
+        """The layout's identity, e.g. ``'41-5-5-12@1577836800000'``: widths, then the epoch.
+
+        Host claims and node leases are filed under it, so it must never change spelling.
+        """
+        return (
+            f"{self.timestamp_bits}-{self.datacenter_bits}-{self.machine_bits}-"
+            f"{self.sequence_bits}@{self.epoch_ms}"
+        )
+
+    @property
     def backfill_node(self) -> tuple[int, int] | None:
         """The (datacenter, machine) set aside for backfilled IDs, or None for a single node.
 
@@ -194,9 +206,31 @@ class Layout:
                 )
         return node
 
+    def node_bits(self, datacenter_id: Any, machine_id: Any) -> int:
+        """The bits a node sets in each of its IDs, after :meth:`check_node` has accepted it."""
+        dc, machine = self.check_node(datacenter_id, machine_id)
+        return (dc << self.datacenter_shift) | (machine << self.machine_shift)
+
+    def encode(self, timestamp_ms: Any, datacenter_id: Any, machine_id: Any, sequence: Any) -> int:
+        """The ID with these fields, the inverse of :meth:`decode`; ``timestamp_ms`` is Unix ms."""
+        ms = check_int("timestamp_ms", timestamp_ms)
+        node = self.node_bits(datacenter_id, machine_id)
+        seq = check_int("sequence", sequence)
+        if not self.epoch_ms <= ms <= self.max_timestamp_ms:
+            raise ConfigurationError(
+                f"timestamp_ms must be from {self.epoch_ms} to {self.max_timestamp_ms} "
+                f"for this layout, got {ms}"
+            )
+        if not 0 <= seq <= self.max_sequence:
+            raise ConfigurationError(
+                f"sequence must be from 0 to {self.max_sequence} for a {self.sequence_bits}-bit "
+                f"field, got {seq}"
+            )
+        return ((ms - self.epoch_ms) << self.timestamp_shift) | node | seq
+
     def decode(self, uid: Any) -> DecodedID:
         """Split ``uid`` into its fields; reject anything but an int from 0 to 2**63 - 1."""
-        if isinstance(uid, bool) or not isinstance(uid, int):
+        if not is_int(uid):
             raise InvalidIDError(f"an ID must be an integer, got {type(uid).__name__} {uid!r}")
         if not 0 <= uid <= MAX_ID:
             raise InvalidIDError(f"an ID must be from 0 to {MAX_ID}, got {uid}")
@@ -206,7 +240,7 @@ class Layout:
             timestamp_ms=(uid >> self.timestamp_shift) + self.epoch_ms,
             datacenter_id=(uid >> self.datacenter_shift) & self.max_datacenter_id,
             machine_id=(uid >> self.machine_shift) & self.max_machine_id,
-            sequence=uid & ((1 << self.sequence_bits) - 1),
+            sequence=uid & self.max_sequence,
         )
 
     def capacity(self) -> Capacity:

@@ -34,13 +34,11 @@ from django.db.models.functions import Greatest, Now
 
 from .errors import ClockBackwardsError, FlakeIDError, LeaseError, NodeInUseError
 from .layout import Layout
-from .lockfile import layout_key as _layout_key
 from .marks import MAX_CATCH_UP_MS, wall_ms
 from .models import NodeLease
 
 logger = logging.getLogger("django_flakeid.leases")
 
-DEFAULT_TTL_SECONDS = 30
 # Refusals name this many rows; the rest are counted.
 _NAMED = 3
 # Rounds of listing free rows and claiming them: rows can change under a claim (the table
@@ -50,8 +48,10 @@ _ROUNDS = 3
 _sleep: Callable[[float], None] = time.sleep
 
 
-#: The key a layout's rows carry: the same spelling as its host claims'.
-layout_key = _layout_key
+def layout_key(layout: Layout) -> str:
+    """The key a layout's rows carry: :attr:`Layout.key`, as its host claims'."""
+    return layout.key
+
 
 #: The marker row (a layout key no layout has): see the module docstring.
 TABLE_MARKER = {"layout": "", "datacenter_id": 0, "machine_id": 0}
@@ -185,7 +185,7 @@ class Lease:
     def _why_lost(self) -> str:
         row = NodeLease.objects.using(self.using).filter(
             pk=self.row_id,
-            layout=layout_key(self.layout),
+            layout=self.layout.key,
             datacenter_id=self.datacenter_id,
             machine_id=self.machine_id,
         )
@@ -281,7 +281,7 @@ class _Claimer:
 
     @property
     def key(self) -> str:
-        return layout_key(self.layout)
+        return self.layout.key
 
     @property
     def rows(self) -> QuerySet[NodeLease]:

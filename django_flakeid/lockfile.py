@@ -150,10 +150,7 @@ def one_line(command: str) -> str:
 
 
 def layout_key(layout: Layout) -> str:
-    return (
-        f"{layout.timestamp_bits}-{layout.datacenter_bits}-{layout.machine_bits}-"
-        f"{layout.sequence_bits}@{layout.epoch_ms}"
-    )
+    return layout.key
 
 
 def file_key(match: re.Match[str]) -> str:
@@ -161,5 +158,5 @@ def file_key(match: re.Match[str]) -> str:
 
 
 def file_name(layout: Layout, datacenter_id: int, machine_id: int) -> str:
-    widths = layout_key(layout).partition("@")[0]
+    widths = layout.key.partition("@")[0]
     return f"epoch{layout.epoch_ms}-bits{widths}-dc{datacenter_id}-m{machine_id}.lock"

@@ -27,6 +27,7 @@ from django.db.models.sql.where import AND, OR, WhereNode
 from django.utils import timezone
 
 from . import conf
+from .fields import SnowflakeField
 from .layout import MAX_ID, Layout
 from .timefmt import ms_to_datetime, unix_ms
 
@@ -402,8 +403,6 @@ class RelatedGeneratedAt(GeneratedAt):
     """``order__generated_at``: the time of the Snowflake ID a ForeignKey points to."""
 
     def __init__(self, expression: Any, *args: Any, **kwargs: Any) -> None:
-        from .fields import SnowflakeField
-
         field = getattr(expression, "output_field", None)
         target = getattr(field, "target_field", None)
         if not isinstance(target, SnowflakeField):

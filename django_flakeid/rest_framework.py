@@ -25,6 +25,7 @@ except ImportError as error:
 
 from . import conf
 from .fields import SnowflakeField
+from .ints import is_int
 from .layout import MAX_ID
 from .serialization import holds_snowflake_ids
 
@@ -102,7 +103,7 @@ class SnowflakeIDField(serializers.Field[int, object, int | str, object]):
             if len(data.lstrip("-").lstrip("0")) > _MAX_DIGITS:
                 self.fail("out_of_range", max_id=MAX_ID)
             value = int(data)
-        elif isinstance(data, int) and not isinstance(data, bool):
+        elif is_int(data):
             value = int(data)
         else:
             # Floats included: one that looks whole may already have lost an ID's low digits.

@@ -15,6 +15,7 @@ from django.db.models.fields.reverse_related import ForeignObjectRel
 
 from . import conf
 from .fields import SnowflakeField
+from .ints import is_int
 
 #: The largest integer a JavaScript number holds exactly (``Number.MAX_SAFE_INTEGER``).
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -59,7 +60,7 @@ class SnowflakeJSONEncoder(DjangoJSONEncoder):
 
 
 def _safe_for_javascript(value: object) -> object:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             return value
         return str(int(value))

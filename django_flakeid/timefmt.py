@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from .errors import InvalidIDError
+from .ints import is_int
 
 UTC = dt.timezone.utc
 _UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -51,7 +52,7 @@ def unix_ms(moment: Moment, *, round_up: bool = False) -> int:
             moment = moment.replace(tzinfo=UTC)
         ms, rest = divmod(moment - _UNIX_EPOCH, _ONE_MS)
         return ms + 1 if round_up and rest else ms
-    if isinstance(moment, bool) or not isinstance(moment, int):
+    if not is_int(moment):
         raise TypeError(
             "a moment must be a datetime or an int of Unix milliseconds, "
             f"got {type(moment).__name__} {moment!r}"

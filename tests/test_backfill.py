@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, migrations, models
 from django.db.migrations.state import ProjectState
 from django.test import override_settings
 
-from django_flakeid import conf
+from django_flakeid import conf, errors
 from django_flakeid.backfill import BackfillError, Stamper, backfill
 from django_flakeid.errors import NodeInUseError
 from django_flakeid.fields import SnowflakeField
@@ -296,6 +296,9 @@ class TestNewIDs:
 
 @pytest.mark.django_db
 class TestRefusals:
+    def test_raise_the_package_error(self) -> None:
+        assert BackfillError is errors.BackfillError
+
     @pytest.mark.parametrize(
         ("model", "field", "message"),
         [

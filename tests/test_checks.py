@@ -25,7 +25,7 @@ def check_setting(setting: Any) -> list[Any]:
 
 
 def set_hostname(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    monkeypatch.setattr("django_flakeid.conf.socket.gethostname", lambda: name)
+    monkeypatch.setattr("django_flakeid.settings_reader.socket.gethostname", lambda: name)
 
 
 def now_ms() -> int:

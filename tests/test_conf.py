@@ -36,7 +36,7 @@ def kinds(setting: Any) -> list[ProblemKind]:
 
 
 def set_hostname(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    monkeypatch.setattr("django_flakeid.conf.socket.gethostname", lambda: name)
+    monkeypatch.setattr("django_flakeid.settings_reader.socket.gethostname", lambda: name)
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ class TestValidate:
         assert config.node.datacenter_id == Sourced("datacenter_id", 0, "default")
         assert config.node.machine_id == Sourced("machine_id", "auto", "default")
         assert config.node.machine_mode == "auto"
-        assert not config.node.is_explicit
+        assert {config.node.datacenter_id.source, config.node.machine_id.source} == {"default"}
         assert (config.lease_ttl, config.lease_database) == (30.0, "default")
 
     def test_environment_fills_what_the_setting_leaves_out(
@@ -172,7 +172,7 @@ class TestValidate:
             "epoch_ms", 1600000000000, "environment", "FLAKEID_EPOCH_MS"
         )
         assert config.layout.epoch_ms == 1600000000000
-        assert config.node.is_explicit
+        assert {config.node.datacenter_id.source, config.node.machine_id.source} != {"default"}
 
     def test_none_counts_as_absent(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("FLAKEID_MACHINE_ID", "5")
@@ -200,7 +200,7 @@ class TestValidate:
 
         assert config is not None
         assert config.node.datacenter_id.source == "default"
-        assert config.node.is_explicit
+        assert {config.node.datacenter_id.source, config.node.machine_id.source} != {"default"}
 
     @pytest.mark.parametrize("word", ["auto", "lease"])
     def test_machine_word_in_the_setting(self, word: str) -> None:
@@ -213,7 +213,7 @@ class TestValidate:
             "machine_id", word, "setting", "FLAKEID['machine_id']"
         )
         assert config.node.machine_mode == word
-        assert config.node.is_explicit
+        assert {config.node.datacenter_id.source, config.node.machine_id.source} != {"default"}
 
     @pytest.mark.parametrize("word", ["auto", "lease"])
     def test_machine_word_in_the_environment(

@@ -5,6 +5,7 @@ import pytest
 import django_flakeid
 from django_flakeid import errors
 from django_flakeid.errors import (
+    BackfillError,
     ClockBackwardsError,
     ConfigurationError,
     ConfigurationTypeError,
@@ -30,6 +31,7 @@ from django_flakeid.errors import (
         (ForkedProcessError, (FlakeIDError,)),
         (NodeInUseError, (FlakeIDError,)),
         (LeaseError, (FlakeIDError,)),
+        (BackfillError, (FlakeIDError, ValueError)),
     ],
 )
 def test_hierarchy(error: type[FlakeIDError], bases: tuple[type[Exception], ...]) -> None:

@@ -37,6 +37,7 @@ def test_every_exported_name_exists() -> None:
         ("ALL_PRESETS", presets),
         ("PRESET_TWITTER", presets),
         ("FlakeIDError", errors),
+        ("BackfillError", errors),
     ],
 )
 def test_exports_are_the_core_objects(name: str, module: object) -> None:

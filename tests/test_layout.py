@@ -20,7 +20,6 @@ from django_flakeid.layout import (
     Capacity,
     DecodedID,
     Layout,
-    check_int,
 )
 from django_flakeid.presets import ALL_PRESETS
 
@@ -36,19 +35,6 @@ def unix_ms(moment: dt.datetime) -> int:
 def test_constants() -> None:
     assert MAX_ID == 9_223_372_036_854_775_807
     assert unix_ms(dt.datetime(2020, 1, 1, tzinfo=UTC)) == DEFAULT_EPOCH_MS
-
-
-class TestCheckInt:
-    @pytest.mark.parametrize("value", [0, -4, 2**70])
-    def test_accepts_ints(self, value: int) -> None:
-        assert check_int("width", value) == value
-
-    @pytest.mark.parametrize("value", [1.0, True, False, "1", None, b"1"])
-    def test_refuses_everything_else(self, value: object) -> None:
-        with pytest.raises(ConfigurationTypeError) as caught:
-            check_int("width", value)
-        assert str(caught.value).startswith("width must be an integer, got ")
-        assert repr(value) in str(caught.value)
 
 
 class TestConstruction:
@@ -158,6 +144,135 @@ class TestCheckNode:
     def test_refuses_non_integers(self, node: tuple[Any, Any]) -> None:
         with pytest.raises(ConfigurationTypeError, match="_id must be an integer"):
             Layout().check_node(*node)
+
+
+class TestNodeBits:
+    def test_twitter(self) -> None:
+        assert Layout().node_bits(17, 9) == (17 << 17) | (9 << 12)
+        assert Layout().node_bits(0, 0) == 0
+
+    @pytest.mark.parametrize("name", ALL_PRESETS)
+    def test_is_what_decode_reads(self, name: str) -> None:
+        layout = Layout(**ALL_PRESETS[name])
+        dc, machine = layout.max_datacenter_id, layout.max_machine_id
+        decoded = layout.decode(layout.node_bits(dc, machine))
+        assert (decoded.datacenter_id, decoded.machine_id) == (dc, machine)
+        assert layout.node_bits(dc, machine) == layout.node_mask
+
+    def test_mask_holds_only_the_node(self) -> None:
+        assert Layout().node_mask == ((1 << 10) - 1) << 12
+        assert MINIMAL.node_mask == 0
+
+    def test_refuses_a_node_the_layout_cannot_hold(self) -> None:
+        with pytest.raises(ConfigurationError, match="machine_id must be from 0 to 31"):
+            Layout().node_bits(0, 32)
+        with pytest.raises(ConfigurationTypeError, match="datacenter_id must be an integer"):
+            Layout().node_bits(True, 0)
+
+
+class TestEncode:
+    def test_fields(self) -> None:
+        layout = Layout(epoch_ms=1_000)
+        uid = (123_456 << 22) | (17 << 17) | (9 << 12) | 4_000
+        assert layout.encode(1_000 + 123_456, 17, 9, 4_000) == uid
+
+    @pytest.mark.parametrize("name", ALL_PRESETS)
+    def test_round_trips_with_decode(self, name: str) -> None:
+        layout = Layout(**ALL_PRESETS[name])
+        for fields in (
+            (layout.epoch_ms, 0, 0, 0),
+            (layout.max_timestamp_ms, layout.max_datacenter_id, layout.max_machine_id, 0),
+            (layout.epoch_ms + 12_345, 0, layout.max_machine_id, layout.max_sequence),
+            (layout.epoch_ms + 1, layout.max_datacenter_id, 0, 1),
+        ):
+            uid = layout.encode(*fields)
+            decoded = layout.decode(uid)
+            assert (
+                decoded.timestamp_ms,
+                decoded.datacenter_id,
+                decoded.machine_id,
+                decoded.sequence,
+            ) == fields
+        assert layout.encode(layout.epoch_ms, 0, 0, 0) == 0
+        top = layout.encode(
+            layout.max_timestamp_ms,
+            layout.max_datacenter_id,
+            layout.max_machine_id,
+            layout.max_sequence,
+        )
+        assert top == MAX_ID
+
+    def test_matches_the_generator(self) -> None:
+        generator = SnowflakeGenerator(
+            datacenter_id=3, machine_id=7, clock=lambda: 1_600_000_000_000
+        )
+        first, second = generator.next_ids(2)
+        layout = generator.layout
+        assert first == layout.encode(1_600_000_000_000, 3, 7, 0)
+        assert second == layout.encode(1_600_000_000_000, 3, 7, 1)
+
+    @pytest.mark.parametrize(
+        ("fields", "message"),
+        [
+            (
+                (DEFAULT_EPOCH_MS - 1, 0, 0, 0),
+                f"timestamp_ms must be from {DEFAULT_EPOCH_MS} to "
+                f"{DEFAULT_EPOCH_MS + 2**41 - 1} for this layout, got {DEFAULT_EPOCH_MS - 1}",
+            ),
+            (
+                (DEFAULT_EPOCH_MS + 2**41, 0, 0, 0),
+                f"timestamp_ms must be from {DEFAULT_EPOCH_MS} to "
+                f"{DEFAULT_EPOCH_MS + 2**41 - 1} for this layout, got {DEFAULT_EPOCH_MS + 2**41}",
+            ),
+            (
+                (DEFAULT_EPOCH_MS, 32, 0, 0),
+                "datacenter_id must be from 0 to 31 for a 5-bit field, got 32",
+            ),
+            (
+                (DEFAULT_EPOCH_MS, 0, -1, 0),
+                "machine_id must be from 0 to 31 for a 5-bit field, got -1",
+            ),
+            (
+                (DEFAULT_EPOCH_MS, 0, 0, 4096),
+                "sequence must be from 0 to 4095 for a 12-bit field, got 4096",
+            ),
+            (
+                (DEFAULT_EPOCH_MS, 0, 0, -1),
+                "sequence must be from 0 to 4095 for a 12-bit field, got -1",
+            ),
+        ],
+    )
+    def test_out_of_range(self, fields: tuple[int, int, int, int], message: str) -> None:
+        with pytest.raises(ConfigurationError) as caught:
+            Layout().encode(*fields)
+        assert str(caught.value) == message
+
+    @pytest.mark.parametrize(
+        ("fields", "name"),
+        [
+            ((float(DEFAULT_EPOCH_MS), 0, 0, 0), "timestamp_ms"),
+            ((DEFAULT_EPOCH_MS, True, 0, 0), "datacenter_id"),
+            ((DEFAULT_EPOCH_MS, 0, "1", 0), "machine_id"),
+            ((DEFAULT_EPOCH_MS, 0, 0, False), "sequence"),
+        ],
+    )
+    def test_refuses_non_integers(self, fields: tuple[Any, ...], name: str) -> None:
+        with pytest.raises(ConfigurationTypeError, match=f"^{name} must be an integer, got "):
+            Layout().encode(*fields)
+
+
+class TestKey:
+    def test_spelling(self) -> None:
+        assert Layout().key == f"41-5-5-12@{DEFAULT_EPOCH_MS}"
+        assert (
+            MINIMAL.key
+            == f"{MINIMAL.timestamp_bits}-0-0-{MINIMAL.sequence_bits}@{MINIMAL.epoch_ms}"
+        )
+
+    def test_tells_layouts_apart(self) -> None:
+        keys = {Layout(**preset).key for preset in ALL_PRESETS.values()}
+        assert len(keys) == len(ALL_PRESETS)
+        assert Layout(epoch_ms=0).key != Layout().key
 
 
 class TestDecode:

@@ -3,8 +3,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import subprocess
+import sys
+import textwrap
 import zoneinfo
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -508,3 +512,33 @@ def test_postgresql_answers_from_the_primary_key_index() -> None:
     where = str(queryset.query).split(" WHERE ", 1)[1]
     pk = re.escape(ORDER_ID)
     assert re.fullmatch(rf"\({pk} >= \d+ AND {pk} < \d+\)", where), where
+
+
+def test_a_field_imported_before_setup_gets_the_lookups_once_ready(tmp_path: Path) -> None:
+    # The lookups are registered when the app is ready; a project may import the field earlier.
+    script = textwrap.dedent(
+        """
+        import django
+        from django_flakeid.fields import SnowflakeField
+        django.setup()
+        from tests.testapp.models import Order, OrderLine
+        print(Order.objects.filter(id__generated_at__year=2024).query)
+        print(OrderLine.objects.filter(order__generated_at__year=2024).query)
+        """
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env["FLAKEID_LOCK_DIR"] = str(tmp_path)
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    order_sql, line_sql = completed.stdout.splitlines()
+    assert f"WHERE ({ORDER_ID} >= " in order_sql
+    assert f"WHERE ({LINE_ORDER_ID} >= " in line_sql
