@@ -366,9 +366,19 @@ def lease_databases() -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def lease_env(lease_databases: dict[str, str]) -> dict[str, str]:
-    """The databases' settings, with empty lease tables."""
+    """The databases' settings, with lease tables as migrate leaves them: only the marker row.
+
+    Without the marker, every machine ID never held would start one lease_ttl late, as after a
+    flush (see django_flakeid.leases), and slow workers would leave one worker to serve alone.
+    """
     for key in ("DEPLOY_DATABASE_NAME", "DEPLOY_OTHER_DATABASE_NAME"):
         on_server("DELETE FROM django_flakeid_nodelease", lease_databases[key])
+        on_server(
+            "INSERT INTO django_flakeid_nodelease "
+            "(layout, datacenter_id, machine_id, holder, host, high_water_ms) "
+            "VALUES ('', 0, 0, '', '', 0)",
+            lease_databases[key],
+        )
     return lease_databases
 
 
