@@ -18,8 +18,12 @@ from pathlib import Path
 
 import pytest
 
+import django_flakeid
+
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = ROOT / "django_flakeid"
+# The code under test: the checkout's package, or the installed wheel when tox runs the suite
+# from a copy of the checkout without it.
+PACKAGE = Path(django_flakeid.__file__).resolve().parent
 
 CORE_NAMES = (
     "layout",
@@ -41,7 +45,7 @@ CORE = sorted(name for name in CORE_NAMES if (PACKAGE / f"{name}.py").is_file())
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
