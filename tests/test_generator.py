@@ -1353,3 +1353,24 @@ def test_a_bulk_costs_no_more_memory_than_the_list_it_returns() -> None:
     assert len(ids) == 200_000
     # Building per-millisecond lists and joining them would peak near twice what is kept.
     assert peak <= kept * 1.02
+
+
+def test_a_fork_seen_through_the_process_id_is_refused_for_good(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Without the wiped page, the child is caught at a new millisecond; going back into the
+    # parent's millisecond (a step within the drift tolerance) must not let it in again.
+    without_wiped_page(monkeypatch)
+    clock = FakeClock(T)
+    generator = small(clock)
+    generator.next_id()
+
+    def in_child() -> dict[str, Any]:
+        clock.now = T + 1
+        first = attempt(generator.next_id)
+        clock.now = T
+        return {"pid": os.getpid(), "first": first, "again": attempt(generator.next_id)}
+
+    child = run_in_child(in_child, libc_fork)
+    assert_refused(child["first"], child["pid"])
+    assert_refused(child["again"], child["pid"])

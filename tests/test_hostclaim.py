@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import errno
 import fcntl
 import os
 import random
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from django_flakeid import hostclaim, lockdir
-from django_flakeid.errors import ConfigurationError, NodeInUseError
+from django_flakeid import hostclaim, lockdir, lockfile
+from django_flakeid.errors import ConfigurationError, FlakeIDError, NodeInUseError
 from django_flakeid.layout import Layout
 from tests.namespaces import private_tmp
 
@@ -587,3 +588,47 @@ class TestLockFiles:
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)
+
+
+class TestTheScanOfOtherLayouts:
+    SMALL = Layout(timestamp_bits=41, datacenter_bits=0, machine_bits=2, sequence_bits=20)
+
+    def small_file(self, folder: Path, machine: int) -> Path:
+        return folder / f"epoch{self.SMALL.epoch_ms}-bits41-0-2-20-dc0-m{machine}.lock"
+
+    def test_an_entry_that_cannot_be_opened_does_not_end_it(self, tmp_path, monkeypatch):
+        claim = hostclaim.claim_node(self.SMALL, 0, 3, tmp_path)
+        claim.announce(5_000)
+        claim.release()
+        self.small_file(tmp_path, 0).symlink_to(tmp_path / "nowhere")  # O_NOFOLLOW: ELOOP
+        listed = lockfile.list_names
+        monkeypatch.setattr(lockfile, "list_names", lambda folder: sorted(listed(folder)))
+        claim = hostclaim.claim_node(Layout(), 0, 7, tmp_path)
+        try:
+            assert claim.after_ms == 5_000
+        finally:
+            claim.release()
+
+    def test_a_planted_symlink_is_not_read_as_a_mark(self, tmp_path):
+        target = tmp_path / "elsewhere"
+        target.write_bytes(b"99999999999999999999\npid 1 (planted)\n")
+        self.small_file(tmp_path, 0).symlink_to(target)
+        claim = hostclaim.claim_node(Layout(), 0, 7, tmp_path)
+        try:
+            assert claim.after_ms == 0
+        finally:
+            claim.release()
+
+    def test_a_mark_that_cannot_be_stored_is_a_flakeid_error(self, tmp_path, monkeypatch):
+        claim = hostclaim.claim_node(Layout(), 0, 7, tmp_path)
+
+        def full(*args: object) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        try:
+            monkeypatch.setattr(os, "pwrite", full)
+            with pytest.raises(FlakeIDError, match="cannot store the high-water mark"):
+                claim.announce(5_000)
+        finally:
+            monkeypatch.undo()
+            claim.release()

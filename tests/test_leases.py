@@ -892,3 +892,13 @@ def test_processes_with_clocks_hours_apart_agree_on_expiry():
     finally:
         finish(behind, ahead)
     assert (first, second) == (0, 1)
+
+
+@pytest.mark.usefixtures("lease_table")
+def test_an_expired_lease_of_another_layout_does_not_block_a_new_layout(acquire):
+    acquire(TWITTER, datacenter_id=2)
+    # Its process died: the row keeps its holder until someone takes it, and has expired.
+    NodeLease.objects.filter(layout=leases.layout_key(TWITTER)).exclude(holder="").update(
+        expires_at=timezone.now() - timedelta(hours=1)
+    )
+    assert acquire(OTHER, ttl=1).machine_id == 0
