@@ -15,6 +15,7 @@ from .errors import (
     ForkedProcessError,
     InvalidIDError,
     LeaseError,
+    LegacyIDError,
     NodeInUseError,
     TimestampOverflowError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "InvalidIDError",
     "Layout",
     "LeaseError",
+    "LegacyIDError",
     "NodeInUseError",
     "SnowflakeGenerator",
     "TimestampOverflowError",

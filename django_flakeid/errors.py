@@ -19,6 +19,13 @@ class InvalidIDError(FlakeIDError, ValueError):
     """A value given as an ID is not an integer from 0 to 2**63 - 1."""
 
 
+class LegacyIDError(InvalidIDError):
+    """A key below ``Layout.min_snowflake_id``: kept from before its table took Snowflake IDs.
+
+    Such a value is a sequential integer key, not a Snowflake ID, so it holds no time.
+    """
+
+
 class ClockBackwardsError(FlakeIDError):
     """The clock moved back further than the generator's tolerance, or stayed behind too long."""
 

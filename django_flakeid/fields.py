@@ -2,29 +2,43 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from functools import partialmethod
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from django.apps import apps as global_apps
+from django.conf import settings
 from django.core import checks
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from . import conf
+from .errors import LegacyIDError
 from .layout import MAX_ID, DecodedID
 
 if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.forms import Field as FormField
 
 _ST_contra = TypeVar("_ST_contra", contravariant=True)
 _GT_co = TypeVar("_GT_co", covariant=True)
 
-# Type checkers see Django's generic field (django-stubs); at run time it takes no parameters.
+# Type checkers see Django's generic fields (django-stubs); at run time they take no parameters.
 if TYPE_CHECKING:
     _BigIntegerField = models.BigIntegerField
+    _BigAutoField = models.BigAutoField
 else:
 
     class _BigIntegerField(models.BigIntegerField, Generic[_ST_contra, _GT_co]):
         pass
+
+    class _BigAutoField(models.BigAutoField, Generic[_ST_contra, _GT_co]):
+        pass
+
+
+_BIGINT = models.BigIntegerField()
 
 
 def generate_id() -> int:
@@ -65,6 +79,16 @@ class SnowflakeField(_BigIntegerField[_ST_contra, _GT_co]):
             kwargs.pop("editable", None)
         return name, path, args, kwargs
 
+    def db_type(self, connection: BaseDatabaseWrapper) -> str | None:
+        # SQLite makes an "integer primary key" the rowid itself; any other type keeps the key
+        # in an index of its own beside a hidden rowid.
+        if self.primary_key and connection.vendor == "sqlite":
+            return "integer"
+        return _BIGINT.db_type(connection)
+
+    def rel_db_type(self, connection: BaseDatabaseWrapper) -> str | None:
+        return _BIGINT.db_type(connection)
+
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         return [
             *super().check(**kwargs),
@@ -74,7 +98,7 @@ class SnowflakeField(_BigIntegerField[_ST_contra, _GT_co]):
 
     def _check_snowflake_default(self) -> list[checks.CheckMessage]:
         default = self.default
-        if not self.unique or not self.has_default() or callable(default):
+        if not self.unique or default is models.NOT_PROVIDED or callable(default):
             return []
         # NULLs never clash, so a unique, nullable column may default to None.
         if default is None and not self.primary_key:
@@ -108,5 +132,107 @@ class SnowflakeField(_BigIntegerField[_ST_contra, _GT_co]):
         """Split a stored value into its time, datacenter, machine and sequence.
 
         Uses the layout in ``settings.FLAKEID``, e.g. ``Order._meta.get_field("id").decode(pk)``.
+        A key kept from before the table took Snowflake IDs (below
+        ``Layout.min_snowflake_id``) holds no time: :class:`LegacyIDError`.
         """
-        return conf.get_layout().decode(value)
+        layout = conf.get_layout()
+        decoded = layout.decode(value)
+        if decoded.raw < layout.min_snowflake_id:
+            raise LegacyIDError(
+                f"{decoded.raw} is an integer key from before this table took Snowflake IDs "
+                f"(every Snowflake ID is {layout.min_snowflake_id} or more): it holds no time"
+            )
+        return decoded
+
+    def generated_at(self, value: int | None) -> dt.datetime | None:
+        """The time inside ``value``, or None for NULL and for a key from before Snowflake IDs."""
+        if value is None:
+            return None
+        try:
+            return self.decode(value).datetime
+        except LegacyIDError:
+            return None
+
+    def contribute_to_class(
+        self, cls: type[models.Model], name: str, private_only: bool = False
+    ) -> None:
+        super().contribute_to_class(cls, name, private_only=private_only)
+        method = f"get_{name}_generated_at"
+        # As Django does for get_FOO_display(): a method the model defines itself wins.
+        if method not in cls.__dict__:
+            setattr(cls, method, partialmethod(_instance_generated_at, field=self))
+
+
+def _instance_generated_at(
+    instance: models.Model, field: SnowflakeField[Any, Any]
+) -> dt.datetime | None:
+    return field.generated_at(getattr(instance, field.attname))
+
+
+class SnowflakeAutoField(SnowflakeField[_ST_contra, _GT_co], _BigAutoField[_ST_contra, _GT_co]):
+    """An auto field whose values are Snowflake IDs, for ``DEFAULT_AUTO_FIELD``.
+
+    A drop-in for ``AutoField``: an unsaved instance has ``pk is None``, and ``save()``,
+    ``create()`` and ``bulk_create()`` give it a new ID from Python in the ``INSERT`` itself.
+    The column is a plain 64-bit integer: no identity, sequence or ``AUTO_INCREMENT``.
+    """
+
+    # The ID is written by the INSERT, never read back from it.
+    db_returning = False
+
+    if not TYPE_CHECKING:
+
+        def __init__(self, *args, **kwargs):
+            models.BigAutoField.__init__(self, *args, **kwargs)
+
+    def deconstruct(self) -> tuple[str, str, Any, dict[str, Any]]:
+        return models.BigAutoField.deconstruct(self)
+
+    def contribute_to_class(  # type: ignore[override]
+        self, cls: type[models.Model], name: str, private_only: bool = False
+    ) -> None:
+        super().contribute_to_class(cls, name, private_only=private_only)
+
+    def formfield(self, **kwargs: Any) -> None:
+        return None  # as for every auto field: the key is never typed in
+
+    def get_internal_type(self) -> str:
+        # Schema editors drop an identity, sequence or AUTO_INCREMENT when a column changes
+        # from an auto field's type to this one, and add none.
+        return "BigIntegerField"
+
+    def db_type(self, connection: BaseDatabaseWrapper) -> str | None:
+        if self._keeps_another_auto_field():
+            return models.BigAutoField().db_type(connection)
+        return super().db_type(connection)
+
+    def db_type_suffix(self, connection: BaseDatabaseWrapper) -> str | None:
+        if self._keeps_another_auto_field():
+            return models.BigAutoField().db_type_suffix(connection)
+        return None
+
+    def _keeps_another_auto_field(self) -> bool:
+        # Migrations build the through table of a ManyToManyField with DEFAULT_AUTO_FIELD,
+        # while at run time its key follows its app's AppConfig.default_auto_field. When that
+        # is another auto field (django.contrib.auth keeps AutoField), the running code leaves
+        # the key to the database, so the table must get an identity after all.
+        opts = getattr(self, "model", None) and self.model._meta
+        if not opts or not opts.auto_created:
+            return False
+        config = global_apps.app_configs.get(opts.app_label)
+        path = getattr(config, "default_auto_field", None) or settings.DEFAULT_AUTO_FIELD
+        try:
+            running = import_string(path)
+        except ImportError:
+            return False
+        return not (isinstance(running, type) and issubclass(running, SnowflakeAutoField))
+
+    def has_default(self) -> bool:
+        # Makes save() INSERT at once, rather than try an UPDATE of the new key first.
+        return True
+
+    def get_default(self) -> Any:
+        return None
+
+    def get_pk_value_on_save(self, instance: models.Model) -> int:
+        return generate_id()

@@ -15,6 +15,7 @@ MAX_ID = (1 << ID_BITS) - 1
 DEFAULT_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 WIDTH_NAMES = ("timestamp_bits", "datacenter_bits", "machine_bits", "sequence_bits")
 _MS_PER_YEAR = 1000 * 60 * 60 * 24 * 365.25
+_DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,17 @@ class Layout:
         if self.datacenter_bits + self.machine_bits == 0:
             return None
         return self.max_datacenter_id, self.max_machine_id
+
+    @property
+    def min_snowflake_id(self) -> int:
+        """The smallest value read as a Snowflake ID: the first of the day after the epoch.
+
+        A table switched from an ``AutoField`` keeps its old keys 1, 2, 3, ...; they are all
+        far below this (``362387865600000`` for the twitter layout), so they are known as
+        integer keys that hold no time, and every ID made a day or more after the epoch is
+        greater than all of them.
+        """
+        return self.min_id_at(self.epoch_ms + _DAY_MS)
 
     def min_id_at(self, moment: Moment) -> int:
         """The smallest ID that can be stamped in the millisecond holding ``moment``.

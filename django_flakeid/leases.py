@@ -34,8 +34,8 @@ from django.db.models.functions import Greatest, Now
 
 from .errors import ClockBackwardsError, FlakeIDError, LeaseError, NodeInUseError
 from .layout import Layout
+from .lease_model import NodeLease
 from .marks import MAX_CATCH_UP_MS, wall_ms
-from .models import NodeLease
 
 logger = logging.getLogger("django_flakeid.leases")
 

@@ -10,7 +10,8 @@ DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
 ROOT_URLCONF = "tests.urls"
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The one-setting way: every app that names no default of its own gets Snowflake keys.
+DEFAULT_AUTO_FIELD = "django_flakeid.fields.SnowflakeAutoField"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -20,6 +21,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django_flakeid",
     "tests.testapp",
+    "tests.autoapp",
 ]
 
 MIDDLEWARE = [
