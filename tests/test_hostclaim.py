@@ -511,18 +511,19 @@ class TestOneLayoutPerFolder:
             """
             for layout in (TWITTER, SMALL)
         ]
-        outcomes = []
         for _ in range(200):
             for racer, claim in zip(racers, code, strict=True):
                 racer.send(claim)
             won = tuple(racer.line() == "ok 'won'" for racer in racers)
-            outcomes.append(won)
             assert won != (True, True)
             for racer in racers:
                 racer.run("c and c.release()")
-        # Neither layout starves the other for good.
-        assert (True, False) in outcomes
-        assert (False, True) in outcomes
+        # Which one wins a race depends on the load of the machine; but no race leaves
+        # anything behind that keeps either layout out once the other has stopped.
+        for racer, claim in zip(racers, code, strict=True):
+            racer.send(claim)
+            assert racer.line() == "ok 'won'"
+            racer.run("c and c.release()")
 
 
 class TestHeldOnHost:
