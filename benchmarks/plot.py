@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -37,9 +37,23 @@ OURS_COLOR = "#d95f02"
 PEER_COLOR = "#7f8c8d"
 SCHEME_COLORS = {
     "Snowflake": "#d95f02",
+    "SnowflakeAutoField": "#e6ab02",
+    "Snowflake bigint": "#a6761d",
     "BigAutoField": "#1b9e77",
     "UUIDv4": "#7570b3",
     "UUIDv7": "#66a61e",
+}
+#: The tables of database.py, in the order they are drawn: (scheme, created_at) and a label.
+SERIES = {
+    ("Snowflake", "none"): "SnowflakeField (the baseline)",
+    ("SnowflakeAutoField", "none"): "SnowflakeAutoField",
+    ("Snowflake bigint", "none"): "SnowflakeField declared bigint (SQLite: not the rowid)",
+    ("BigAutoField", "indexed"): "BigAutoField + indexed created_at",
+    ("UUIDv4", "indexed"): "UUIDv4 + indexed created_at",
+    ("UUIDv7", "indexed"): "UUIDv7 + indexed created_at",
+    ("BigAutoField", "none"): "BigAutoField alone (pale)",
+    ("UUIDv4", "none"): "UUIDv4 alone (pale)",
+    ("UUIDv7", "none"): "UUIDv7 alone (pale)",
 }
 Table = list[dict[str, str]]
 
@@ -122,25 +136,50 @@ def plot_generator(rows: Table, path: Path) -> None:
     finish(figure, text, path)
 
 
+def series_of(row: dict[str, str]) -> tuple[str, str]:
+    scheme = row["scheme"]
+    # Results written before the bare tables existed have no created_at column.
+    created_at = row.get("created_at") or ("none" if scheme.startswith("Snowflake") else "indexed")
+    return scheme, created_at
+
+
+def bar_style(series: tuple[str, str]) -> dict[str, object]:
+    scheme, created_at = series
+    # A key without the created_at it is used with is drawn pale beside its usual self.
+    pale = created_at == "none" and not scheme.startswith("Snowflake")
+    return {"color": SCHEME_COLORS.get(scheme, PEER_COLOR), "alpha": 0.45 if pale else 1.0}
+
+
+def placed(by_db: dict[str, Table]) -> Iterator[tuple[float, float, dict[str, str]]]:
+    """(x, width, row) of every bar: groups by database, in SERIES order inside a group."""
+    groups = [
+        sorted(
+            (r for r in rows if series_of(r) in SERIES),
+            key=lambda r: list(SERIES).index(series_of(r)),
+        )
+        for rows in by_db.values()
+    ]
+    width = 0.85 / max(len(group) for group in groups)
+    for g, group in enumerate(groups):
+        for s, row in enumerate(group):
+            yield g + (s - (len(group) - 1) / 2) * width, width, row
+
+
 def grouped_bars(
     ax: Axes,
     by_db: dict[str, Table],
-    value: Callable[[dict[str, str]], float],
+    value: Callable[[dict[str, str]], float | None],
     label: Callable[[dict[str, str], float], str],
 ) -> None:
-    schemes = list(SCHEME_COLORS)
-    width = 0.8 / len(schemes)
-    for g, rows in enumerate(by_db.values()):
-        for s, scheme in enumerate(schemes):
-            row = next((r for r in rows if r["scheme"] == scheme), None)
-            if row is None:
-                continue
-            x = g + (s - (len(schemes) - 1) / 2) * width
-            height = value(row)
-            ax.bar(x, height, width, color=SCHEME_COLORS[scheme])
-            ax.text(x, height, label(row, height), ha="center", va="bottom", fontsize=7)
+    # A table that cannot answer leaves no gap.
+    answered = {db: [r for r in rows if value(r) is not None] for db, rows in by_db.items()}
+    for x, width, row in placed(answered):
+        height = value(row)
+        assert height is not None
+        ax.bar(x, height, width, **bar_style(series_of(row)))  # type: ignore[arg-type]
+        ax.text(x, height, label(row, height), ha="center", va="bottom", fontsize=6, rotation=90)
     ax.set_xticks(range(len(by_db)), [group_label(rows) for rows in by_db.values()])
-    ax.margins(y=0.15)
+    ax.margins(y=0.2)
 
 
 def group_label(rows: Table) -> str:
@@ -149,32 +188,28 @@ def group_label(rows: Table) -> str:
 
 
 def plot_sizes(ax: Axes, by_db: dict[str, Table]) -> None:
-    schemes = list(SCHEME_COLORS)
-    width = 0.8 / len(schemes)
     parts = (("table_bytes", ""), ("pk_index_bytes", "//"), ("time_index_bytes", ".."))
-    for g, rows in enumerate(by_db.values()):
-        for s, scheme in enumerate(schemes):
-            row = next((r for r in rows if r["scheme"] == scheme), None)
-            if row is None or not row["total_bytes"]:
-                continue
-            x = g + (s - (len(schemes) - 1) / 2) * width
-            bottom = 0.0
-            for column, hatch in parts:
-                height = int(row[column]) / int(row["rows"])
-                ax.bar(
-                    x,
-                    height,
-                    width,
-                    bottom=bottom,
-                    color=SCHEME_COLORS[scheme],
-                    hatch=hatch,
-                    edgecolor="white",
-                    linewidth=0.5,
-                )
-                bottom += height
-            ax.text(x, bottom, f"{bottom:.0f}", ha="center", va="bottom", fontsize=7)
+    for x, width, row in placed(by_db):
+        if not row["total_bytes"]:
+            continue
+        bottom = 0.0
+        for column, hatch in parts:
+            height = int(row[column]) / int(row["rows"])
+            ax.bar(
+                x,
+                height,
+                width,
+                bottom=bottom,
+                hatch=hatch,
+                edgecolor="white",
+                linewidth=0.5,
+                **bar_style(series_of(row)),  # type: ignore[arg-type]
+            )
+            bottom += height
+        ax.text(x, bottom, f"{bottom:.0f}", ha="center", va="bottom", fontsize=6, rotation=90)
     ax.set_xticks(range(len(by_db)), [group_label(rows) for rows in by_db.values()])
-    ax.margins(y=0.15)
+    # Room above the bars for the legend of the hatches.
+    ax.margins(y=0.5)
     ax.legend(
         handles=[
             Patch(facecolor="#bbbbbb", label="table (rows; the key too where it is clustered)"),
@@ -186,8 +221,12 @@ def plot_sizes(ax: Axes, by_db: dict[str, Table]) -> None:
     )
 
 
+def optional(value: str | None) -> float | None:
+    return float(value) if value else None
+
+
 def plot_database(by_db: dict[str, Table], path: Path) -> None:
-    figure, axes = plt.subplots(2, 2, figsize=(14, 9))
+    figure, axes = plt.subplots(3, 2, figsize=(14, 13))
     grouped_bars(
         axes[0][0],
         by_db,
@@ -210,7 +249,7 @@ def plot_database(by_db: dict[str, Table], path: Path) -> None:
     grouped_bars(
         axes[1][1],
         by_db,
-        lambda r: float(r["query_ms"]),
+        lambda r: optional(r["query_ms"]),
         lambda r, v: f"{v:.1f}",
     )
     axes[1][1].set_title(
@@ -219,16 +258,30 @@ def plot_database(by_db: dict[str, Table], path: Path) -> None:
         fontsize=10,
     )
     axes[1][1].set_ylabel("milliseconds")
-    figure.legend(
+    grouped_bars(
+        axes[2][0],
+        by_db,
+        lambda r: optional(r.get("lookup_us")),
+        lambda r, v: f"{v:.0f}",
+    )
+    axes[2][0].set_title(
+        "one row by its key, SQL through Django's cursor (lower is better)", fontsize=10
+    )
+    axes[2][0].set_ylabel("microseconds")
+    present = {series_of(r) for rows in by_db.values() for r in rows}
+    legend = axes[2][1]
+    legend.axis("off")
+    legend.legend(
         handles=[
-            Patch(facecolor=SCHEME_COLORS[r["scheme"]], label=f"{r['scheme']}: {r['key']}")
-            for r in next(iter(by_db.values()))
+            Patch(**bar_style(series), label=label)  # type: ignore[arg-type]
+            for series, label in SERIES.items()
+            if series in present
         ],
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.955),
-        ncols=len(SCHEME_COLORS),
-        fontsize=9,
+        loc="center",
+        fontsize=10,
         frameon=False,
+        title="primary key (pale: the same key with no created_at, its own cost)",
+        title_fontsize=10,
     )
     figure.suptitle("Primary key schemes in Django, same machine, same run", fontsize=13)
     every = [r for rows in by_db.values() for r in rows]
@@ -237,7 +290,7 @@ def plot_database(by_db: dict[str, Table], path: Path) -> None:
         f"python benchmarks/database.py --db DB; medians of {every[0]['rounds']} interleaved "
         "rounds; save() runs in one transaction per round; queries fetch model instances",
     )
-    finish(figure, text, path, top=0.93)
+    finish(figure, text, path, top=0.97)
 
 
 def markdown_table(header: Sequence[str], lines: list[list[str]], right: set[int]) -> str:
@@ -268,36 +321,50 @@ def megabytes(value: str) -> str:
     return f"{int(value) / 1e6:,.1f}" if value else "n/a"
 
 
+MARKDOWN_NAMES = {"Snowflake": "**Snowflake**", "Snowflake bigint": "Snowflake, `bigint`"}
+
+
+def with_ratio(value: str | None, ratio: str | None, spec: str) -> str:
+    if not value or not ratio:
+        return "n/a"
+    return f"{float(value):{spec}} ({float(ratio):.2f})"
+
+
 def database_markdown(rows: Table) -> str:
     lines = []
-    for r in rows:
+    for r in sorted(rows, key=lambda r: list(SERIES).index(series_of(r))):
         pk = megabytes(r["pk_index_bytes"])
         if r["pk_storage"] != "a separate index":
             pk = r["pk_storage"]
         ratio = f"{float(r['size_ratio']):.2f}" if r["size_ratio"] else "n/a"
+        scheme, created_at = series_of(r)
         lines.append(
             [
-                f"**{r['scheme']}**" if r["scheme"] == "Snowflake" else r["scheme"],
+                MARKDOWN_NAMES.get(scheme, scheme),
+                created_at,
                 f"{int(r['bulk_rows_per_s']):,} ({float(r['bulk_ratio']):.2f})",
                 f"{int(r['save_rows_per_s']):,} ({float(r['save_ratio']):.2f})",
                 pk,
                 megabytes(r["time_index_bytes"]) if r["time_index_bytes"] != "0" else "none",
                 f"{megabytes(r['total_bytes'])} ({ratio})",
-                f"{float(r['query_ms']):.1f} ({float(r['query_ratio']):.2f})",
+                with_ratio(r["query_ms"], r["query_ratio"], ".1f"),
+                with_ratio(r.get("lookup_us"), r.get("lookup_ratio"), ".1f"),
             ]
         )
     return markdown_table(
         [
             "key",
+            "created_at",
             "bulk_create rows/s",
             "save() rows/s",
             "PK index MB",
             "created_at index MB",
             "total MB",
             "last hour, ms",
+            "by key, µs",
         ],
         lines,
-        {1, 2, 3, 4, 5, 6},
+        {2, 3, 4, 5, 6, 7, 8},
     )
 
 
@@ -337,9 +404,11 @@ def main() -> None:
             first = rows[0]
             print(
                 f"\n{first['db_version']}: {int(first['rows']):,} rows by bulk_create, "
-                f"{int(first['saves']):,} by save(), last hour {int(first['query_rows']):,} rows; "
+                f"{int(first['saves']):,} by save(), last hour {int(first['query_rows']):,} rows, "
+                f"{int(first.get('lookups') or 0):,} rows by key; "
                 f"{first['machine']}, {first['date']} ({first['mode']} run); in brackets, "
-                "how many times better the Snowflake key does:\n"
+                "how many times better the SnowflakeField key does (n/a: a table without "
+                "created_at cannot ask for the last hour):\n"
             )
             print(database_markdown(rows), end="\n\n")
     if not found:

@@ -17,6 +17,7 @@ from .errors import (
     LeaseError,
     LegacyIDError,
     NodeInUseError,
+    RekeyError,
     TimestampOverflowError,
 )
 from .factory import make_generator, make_generator_from_env, next_id, next_ids
@@ -55,6 +56,7 @@ __all__ = [
     "LeaseError",
     "LegacyIDError",
     "NodeInUseError",
+    "RekeyError",
     "SnowflakeGenerator",
     "TimestampOverflowError",
     "__version__",

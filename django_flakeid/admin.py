@@ -12,12 +12,13 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .admin_filters import SnowflakeDateFilter, SnowflakeDateHierarchyFilter, field_label
-from .errors import FlakeIDError, InvalidIDError
+from .errors import FlakeIDError, InvalidIDError, LegacyIDError
 from .fields import SnowflakeField
 from .layout import DecodedID
 
@@ -27,6 +28,10 @@ else:
     _ModelAdmin = object
 
 PANEL = "snowflake_id_details"
+_Column = Callable[[models.Model], "str | Promise | None"]
+_LEGACY_DETAILS = _(
+    "A legacy key from before Snowflake IDs: it holds no time, datacenter, machine or sequence."
+)
 _HEADINGS = (_("Field"), _("Generated"), _("Datacenter"), _("Machine"), _("Sequence"))
 
 
@@ -41,10 +46,15 @@ class SnowflakeAdminMixin(_ModelAdmin):
     Each of those fields that has an index (the key, unique, db_index) also gets two list
     filters, by period and by year, month and day; set ``snowflake_filters = False`` to
     leave ``list_filter`` alone.
+
+    A key kept from before the table took Snowflake IDs holds no time: the column shows
+    ``snowflake_legacy_display`` for it, and the panel says so, as ``empty_value_display``
+    stands for an empty value.
     """
 
     snowflake_fields: Sequence[str] | None = None
     snowflake_filters: bool = True
+    snowflake_legacy_display: str | Promise = _("legacy key")
 
     @cached_property
     def _snowflake_fields(self) -> list[SnowflakeField[Any, Any]]:
@@ -56,13 +66,16 @@ class SnowflakeAdminMixin(_ModelAdmin):
         return fields
 
     @cached_property
-    def _snowflake_columns(self) -> list[Callable[[models.Model], str | None]]:
+    def _snowflake_columns(self) -> list[_Column]:
         # Built once per admin: the changelist recognises sortable columns by identity.
         return [self._time_column(field) for field in self._snowflake_fields]
 
-    def _time_column(self, field: SnowflakeField[Any, Any]) -> Callable[[models.Model], str | None]:
-        def column(obj: models.Model) -> str | None:
-            decoded = _decode(field, getattr(obj, field.attname))
+    def _time_column(self, field: SnowflakeField[Any, Any]) -> _Column:
+        def column(obj: models.Model) -> str | Promise | None:
+            try:
+                decoded = _decode(field, getattr(obj, field.attname))
+            except LegacyIDError:
+                return self.snowflake_legacy_display
             return None if decoded is None else _local_time(decoded)
 
         column.__name__ = f"{field.name}_created"
@@ -116,26 +129,32 @@ class SnowflakeAdminMixin(_ModelAdmin):
         empty = self.get_empty_value_display()
         if obj is None or obj._state.adding:
             return empty
-        rows: list[tuple[Any, ...]] = []
-        for field in self._snowflake_fields:
-            name = capfirst(str(field_label(field)))
-            decoded = _decode(field, getattr(obj, field.attname))
-            if decoded is None:
-                rows.append((name, empty, empty, empty, empty))
-                continue
-            generated = format_html(
-                "{} <code>{}</code>", _local_time(decoded) or empty, decoded.generated_at
-            )
-            rows.append(
-                (name, generated, decoded.datacenter_id, decoded.machine_id, decoded.sequence)
-            )
+        rows = [
+            self._panel_row(field, getattr(obj, field.attname)) for field in self._snowflake_fields
+        ]
         return format_html(
             '<table class="flakeid-details"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
             format_html_join("", "<th>{}</th>", ((heading,) for heading in _HEADINGS)),
-            format_html_join(
-                "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
-            ),
+            format_html_join("", "<tr>{}</tr>", ((row,) for row in rows)),
         )
+
+    def _panel_row(self, field: SnowflakeField[Any, Any], value: Any) -> str:
+        name = capfirst(str(field_label(field)))
+        empty = self.get_empty_value_display()
+        try:
+            decoded = _decode(field, value)
+        except LegacyIDError:
+            return format_html(
+                '<td>{}</td><td colspan="{}">{}</td>', name, len(_HEADINGS) - 1, _LEGACY_DETAILS
+            )
+        if decoded is None:
+            cells: tuple[Any, ...] = (empty, empty, empty, empty)
+        else:
+            generated = format_html(
+                "{} <code>{}</code>", _local_time(decoded) or empty, decoded.generated_at
+            )
+            cells = (generated, decoded.datacenter_id, decoded.machine_id, decoded.sequence)
+        return format_html_join("", "<td>{}</td>", ((cell,) for cell in (name, *cells)))
 
 
 def _decode(field: SnowflakeField[Any, Any], value: Any) -> DecodedID | None:
@@ -143,6 +162,8 @@ def _decode(field: SnowflakeField[Any, Any], value: Any) -> DecodedID | None:
         return None
     try:
         return field.decode(value)
+    except LegacyIDError:
+        raise  # an old key is told apart, not shown as a value that cannot be read
     except FlakeIDError:
         return None
 

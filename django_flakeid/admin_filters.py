@@ -7,6 +7,7 @@ through the URL; ``SnowflakeDateHierarchyFilter`` drills down by year, month and
 one index lookup each ("the first ID at or after ..."), never by reading the table through.
 
 Both use the parameters ``<field>__generated_at__...``, and choosing in one clears the other.
+Neither counts a key kept from before the table took Snowflake IDs as made at any time.
 """
 
 from __future__ import annotations
@@ -61,9 +62,12 @@ def _read_moment(text: str) -> dt.datetime:
 
 
 def _id_filter(path: str, start_ms: int | None, end_ms: int | None) -> dict[str, int]:
-    # The IDs of a span of milliseconds as plain bounds on the column.
-    low, high = id_bounds(conf.get_layout(), (start_ms, end_ms))
-    bounds = {f"{path}__gte": low}
+    # The IDs of a span of milliseconds as plain bounds on the column. Keys kept from before
+    # the table took Snowflake IDs hold no time: no span of time holds them, the epoch's
+    # first day included, so the drill-down never lists a year for them.
+    layout = conf.get_layout()
+    low, high = id_bounds(layout, (start_ms, end_ms))
+    bounds = {f"{path}__gte": max(low, layout.min_snowflake_id)}
     if high <= MAX_ID:
         bounds[f"{path}__lt"] = high
     return bounds

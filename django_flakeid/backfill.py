@@ -18,16 +18,21 @@ With it, each ID carries the time the row's own datetime holds:
 - Every new ID is above the highest ID the column already holds for that node, so a resumed or
   repeated run never repeats one. A row that turns up later with an earlier time (a transaction
   that committed late) still gets an ID of its own, right after the ones already given.
+
+The numbering (:class:`NewIDs`, :class:`StampedIDs`) and the batched write
+(:func:`update_pairs`) serve :mod:`django_flakeid.rekey` as well, which numbers keys.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
@@ -39,7 +44,7 @@ from . import conf
 
 # The explicit re-export keeps ``django_flakeid.backfill.BackfillError`` valid for type checkers.
 from .errors import BackfillError as BackfillError  # noqa: PLC0414
-from .errors import InvalidIDError
+from .errors import FlakeIDError, InvalidIDError
 from .fields import SnowflakeField
 from .generator import SnowflakeGenerator
 from .hostclaim import NodeClaim, claim_node
@@ -48,9 +53,16 @@ from .layout import Layout
 from .progress import Progress
 from .timefmt import ms_to_datetime, ms_to_iso, unix_ms
 
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
 DEFAULT_BATCH_SIZE = 1000
 
 ProgressCallback = Callable[[Progress], None]
+#: Writes one batch: the rows' primary keys and their new IDs; returns how many rows it changed.
+Write = Callable[[list[Any], list[int]], int]
+#: Opens the transaction of one batch.
+Atomic = Callable[[], AbstractContextManager[object]]
 
 
 @dataclass(frozen=True)
@@ -80,19 +92,40 @@ def backfill(
     ``using=schema_editor.connection.alias``.
     """
     target = _target_field(model, field_name)
-    if not is_int(batch_size) or batch_size < 1:
-        raise BackfillError(f"batch_size must be a whole number of rows, 1 or more: {batch_size!r}")
+    check_batch_size(batch_size, BackfillError)
     db = using or router.db_for_write(model)
-    job: _Job
+    empty = model._base_manager.db_manager(db).filter(**{f"{target.name}__isnull": True})
+    numbering: Numbering
     if from_field is None:
-        job = _NewIDs(model, target, db, conf.get_generator())
+        numbering = NewIDs(empty, conf.get_generator())
     else:
-        job = _StampedIDs(model, target, db, _source_field(model, from_field), conf.get_layout())
-    return job.run(batch_size, progress)
+        source = source_field(model, from_field, BackfillError)
+        numbering = StampedIDs(empty, source, conf.get_layout(), column=target.name)
+    numbering.check()
+
+    def fill(pks: list[Any], ids: list[int]) -> int:
+        connection = connections[db]
+        meta = model._meta
+        assert meta.pk is not None
+        keys = [meta.pk.get_db_prep_value(value, connection) for value in pks]
+        # Rows someone else filled meanwhile keep their value.
+        return update_pairs(
+            connection,
+            meta.db_table,
+            str(target.column),
+            str(meta.pk.column),
+            list(zip(keys, ids, strict=True)),
+            cast=target.cast_db_type(connection),
+            match_cast=meta.pk.cast_db_type(connection),
+            where=f"{connection.ops.quote_name(str(target.column))} IS NULL",
+        )
+
+    done, seconds = numbering.run(batch_size, progress, fill, partial(transaction.atomic, using=db))
+    return BackfillResult(done, seconds)
 
 
 def _target_field(model: type[models.Model], name: str) -> SnowflakeField[Any, Any]:
-    field = _field(model, name)
+    field = model_field(model, name, BackfillError)
     if not isinstance(field, SnowflakeField):
         raise BackfillError(
             f"{model._meta.label}.{name} is a {type(field).__name__}, not a SnowflakeField."
@@ -106,52 +139,121 @@ def _target_field(model: type[models.Model], name: str) -> SnowflakeField[Any, A
     return field
 
 
-def _source_field(model: type[models.Model], name: str) -> models.DateTimeField[Any, Any]:
-    field = _field(model, name)
+def check_batch_size(batch_size: object, error: type[FlakeIDError]) -> None:
+    """Refuse a batch size that is not a whole number of rows, 1 or more."""
+    if not is_int(batch_size) or batch_size < 1:
+        raise error(f"batch_size must be a whole number of rows, 1 or more: {batch_size!r}")
+
+
+def source_field(
+    model: type[models.Model], name: str, error: type[FlakeIDError]
+) -> models.DateTimeField[Any, Any]:
+    """The ``DateTimeField`` IDs take their times from."""
+    field = model_field(model, name, error)
     if not isinstance(field, models.DateTimeField):
-        raise BackfillError(
+        raise error(
             f"{model._meta.label}.{name} is a {type(field).__name__}, not a DateTimeField: "
             "the IDs' times must come from a date and time."
         )
     return field
 
 
-def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+def model_field(
+    model: type[models.Model], name: str, error: type[FlakeIDError]
+) -> models.Field[Any, Any]:
+    """The field of the model that is a column of its table."""
     try:
         field = model._meta.get_field(name)
     except FieldDoesNotExist:
-        raise BackfillError(f"{model._meta.label} has no field {name!r}.") from None
+        raise error(f"{model._meta.label} has no field {name!r}.") from None
     if not isinstance(field, models.Field) or not field.concrete or field.many_to_many:
-        raise BackfillError(f"{model._meta.label}.{name} is not a column of the table.")
+        raise error(f"{model._meta.label}.{name} is not a column of the table.")
     return field
 
 
-class _Job:
-    """Walks the empty rows in batches; subclasses choose the order and make the IDs."""
+def update_pairs(
+    connection: BaseDatabaseWrapper,
+    table: str,
+    column: str,
+    match: str,
+    pairs: list[tuple[Any, Any]],
+    *,
+    cast: str | None,
+    match_cast: str | None = None,
+    where: str = "",
+    params: Sequence[Any] = (),
+) -> int:
+    """Set ``column`` to ``new`` in the rows whose ``match`` is ``old``, for each (old, new) pair.
 
-    def __init__(
-        self, model: type[models.Model], target: SnowflakeField[Any, Any], db: str
-    ) -> None:
-        self.model = model
-        self.target = target
-        self.db = db
-        self.rows: models.QuerySet[Any] = model._base_manager.db_manager(db).all()
-        self.empty: models.QuerySet[Any] = self.rows.filter(**{f"{target.name}__isnull": True})
+    ``where`` (with ``params``) narrows the rows further. ``cast`` and ``match_cast`` (the
+    same by default) are the types of ``column`` and ``match``: PostgreSQL reads the pairs as
+    two arrays of them, joined to the table, in a statement whose size does not grow with the
+    batch. Elsewhere the statement is the one ``bulk_update()`` makes, written out: building
+    it from ``Case`` and ``When`` expressions costs more than the database spends running it.
+    Returns how many rows it changed.
+    """
+    quote = connection.ops.quote_name
+    target, key = quote(column), quote(match)
+    condition = f" AND {where}" if where else ""
+    match_cast = match_cast or cast
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and cast and match_cast:
+            cursor.execute(
+                f"UPDATE {quote(table)} SET {target} = flakeid_pairs.new "
+                f"FROM unnest(%s::{match_cast}[], %s::{cast}[]) AS flakeid_pairs(old, new) "
+                f"WHERE {quote(table)}.{key} = flakeid_pairs.old{condition}",
+                [[old for old, _new in pairs], [new for _old, new in pairs], *params],
+            )
+            return int(cursor.rowcount)
+        limit = connection.features.max_query_params
+        # Two placeholders per row in the CASE and one in the IN list, plus those of ``where``.
+        step = len(pairs) if limit is None else max(1, (limit - len(params)) // 3)
+        changed = 0
+        for start in range(0, len(pairs), step):
+            chunk = pairs[start : start + step]
+            case = f"CASE {key}{' WHEN %s THEN %s' * len(chunk)} END"
+            cursor.execute(
+                f"UPDATE {quote(table)} SET {target} = {case} "
+                f"WHERE {key} IN ({', '.join(['%s'] * len(chunk))}){condition}",
+                [*chain.from_iterable(chunk), *(old for old, _new in chunk), *params],
+            )
+            changed += cursor.rowcount
+        return changed
 
-    def run(self, batch_size: int, progress: ProgressCallback | None) -> BackfillResult:
+
+class Numbering:
+    """Walks the rows to number a batch at a time, in the order of the IDs they get.
+
+    Subclasses choose the order and make the IDs; the job says where they go (``write``) and
+    in which transaction (``atomic``). With ``lock`` each batch locks its rows as it reads
+    them, so that no one refers to them anew until the batch commits.
+    """
+
+    def __init__(self, rows: models.QuerySet[Any], *, lock: bool = False) -> None:
+        self.rows = rows
+        self.lock = lock
+
+    def run(
+        self,
+        batch_size: int,
+        progress: ProgressCallback | None,
+        write: Write,
+        atomic: Atomic,
+    ) -> tuple[int, float]:
+        """Number every pending row; returns how many ``write`` changed, and the seconds."""
         started = time.monotonic()
         done = 0
         try:
             self.prepare()
-            # One pass walks the empty rows in order. Rows that appear behind it while it runs
-            # are picked up by the next pass, until a pass finds nothing to do.
+            # One pass walks the pending rows in order. Rows that appear behind it while it
+            # runs are picked up by the next pass, until a pass finds nothing to do.
             while remaining := self.pending().count():
                 total = done + remaining
                 if progress is not None:
                     progress(Progress(done, total, time.monotonic() - started))
                 before = done
-                for filled in self.batches(batch_size):
-                    done += filled
+                for changed in self.batches(batch_size, write, atomic):
+                    done += changed
                     total = max(total, done)
                     if progress is not None:
                         progress(Progress(done, total, time.monotonic() - started))
@@ -159,103 +261,90 @@ class _Job:
                     break
         finally:
             self.finish()
-        return BackfillResult(done, time.monotonic() - started)
+        return done, time.monotonic() - started
+
+    def check(self) -> None:
+        """Refuse, before anything is written, rows this numbering cannot number."""
 
     def prepare(self) -> None:
-        """Checks and claims made before the first batch."""
+        """Claims made before the first batch."""
 
     def finish(self) -> None:
         """Release what :meth:`prepare` claimed."""
 
     def pending(self) -> models.QuerySet[Any]:
-        """The rows this job fills."""
-        return self.empty
+        """The rows left to number."""
+        return self.rows
 
-    def batches(self, batch_size: int) -> Iterator[int]:
-        """Fill the pending rows a batch at a time, yielding how many each batch filled."""
+    def read(self, rows: models.QuerySet[Any]) -> models.QuerySet[Any]:
+        return rows.select_for_update() if self.lock else rows
+
+    def batches(self, batch_size: int, write: Write, atomic: Atomic) -> Iterator[int]:
+        """Number the pending rows a batch at a time, yielding how many each batch changed."""
         raise NotImplementedError
 
-    def write(self, pks: list[Any], ids: list[int]) -> int:
-        """Set the IDs of the rows still empty, in as few UPDATEs as the backend allows.
 
-        The statement is the one ``bulk_update()`` makes, written out: building it from
-        ``Case`` and ``When`` expressions costs more than the database spends running it.
-        """
-        connection = connections[self.db]
-        quote = connection.ops.quote_name
-        meta = self.model._meta
-        pk = meta.pk
-        assert pk is not None
-        table, key = quote(meta.db_table), quote(str(pk.column))
-        column = quote(str(self.target.column))
-        step = max(1, connection.ops.bulk_batch_size([pk, pk, self.target], pks))
-        filled = 0
-        with connection.cursor() as cursor:
-            for start in range(0, len(pks), step):
-                keys = [
-                    pk.get_db_prep_value(value, connection) for value in pks[start : start + step]
-                ]
-                values = ids[start : start + step]
-                case = f"CASE {key}{' WHEN %s THEN %s' * len(keys)} END"
-                if connection.features.requires_casted_case_in_updates:
-                    case = f"CAST({case} AS {self.target.cast_db_type(connection)})"
-                # Rows someone else filled meanwhile keep their value.
-                cursor.execute(
-                    f"UPDATE {table} SET {column} = {case} "
-                    f"WHERE {key} IN ({', '.join(['%s'] * len(keys))}) AND {column} IS NULL",
-                    [*chain.from_iterable(zip(keys, values, strict=True)), *keys],
-                )
-                filled += cursor.rowcount
-        return filled
-
-
-class _NewIDs(_Job):
-    """New IDs from the project's generator, in primary key order."""
+class NewIDs(Numbering):
+    """New IDs from a generator, in primary key order."""
 
     def __init__(
-        self,
-        model: type[models.Model],
-        target: SnowflakeField[Any, Any],
-        db: str,
-        generator: SnowflakeGenerator,
+        self, rows: models.QuerySet[Any], generator: SnowflakeGenerator, *, lock: bool = False
     ) -> None:
-        super().__init__(model, target, db)
+        super().__init__(rows, lock=lock)
         self.generator = generator
 
-    def batches(self, batch_size: int) -> Iterator[int]:
+    def batches(self, batch_size: int, write: Write, atomic: Atomic) -> Iterator[int]:
         last = None
         while True:
-            with transaction.atomic(using=self.db):
-                rows = self.empty.order_by("pk")
+            with atomic():
+                rows = self.pending().order_by("pk")
                 if last is not None:
                     rows = rows.filter(pk__gt=last)
-                pks = list(rows.values_list("pk", flat=True)[:batch_size])
+                pks = list(self.read(rows).values_list("pk", flat=True)[:batch_size])
                 if not pks:
                     return
-                filled = self.write(pks, self.generator.next_ids(len(pks)))
+                changed = write(pks, self.generator.next_ids(len(pks)))
             last = pks[-1]
-            yield filled
+            yield changed
 
 
-class _StampedIDs(_Job):
-    """IDs stamped with each row's own time, for the layout's backfill node."""
+class StampedIDs(Numbering):
+    """IDs stamped with each row's own time, for the layout's backfill node.
+
+    ``column`` holds the IDs: every ID stamped is above the highest of the backfill node
+    there, counting only values from ``floor`` up. Times before ``earliest_ms`` (the epoch
+    unless given, with ``too_early`` saying why) are refused; ``job`` and ``error`` name the
+    job in messages and errors.
+    """
 
     def __init__(
         self,
-        model: type[models.Model],
-        target: SnowflakeField[Any, Any],
-        db: str,
+        rows: models.QuerySet[Any],
         source: models.DateTimeField[Any, Any],
         layout: Layout,
+        *,
+        column: str,
+        floor: int = 0,
+        earliest_ms: int | None = None,
+        too_early: str = "before the layout's epoch ({at}): no ID can carry that time.",
+        job: str = "backfill",
+        error: type[FlakeIDError] = BackfillError,
+        lock: bool = False,
     ) -> None:
-        super().__init__(model, target, db)
+        super().__init__(rows, lock=lock)
         self.source = source
         self.layout = layout
+        self.column = column
+        self.floor = floor
+        self.earliest_ms = layout.epoch_ms if earliest_ms is None else earliest_ms
+        self.too_early = too_early
+        self.job = job
+        self.error = error
         node = layout.backfill_node
         if node is None:
-            raise BackfillError(
+            raise error(
                 "The layout has no datacenter or machine bits, so no node can be set aside "
-                "for IDs with past times; backfill without from_field (new IDs), or use a "
+                f"for IDs with past times; {job} without from_field (new IDs), or use a "
                 "layout with machine bits."
             )
         self.node = node
@@ -263,35 +352,41 @@ class _StampedIDs(_Job):
         self.stamper: Stamper | None = None
 
     def pending(self) -> models.QuerySet[Any]:
-        rows: models.QuerySet[Any] = self.empty.filter(**{f"{self.source.name}__isnull": False})
+        rows: models.QuerySet[Any] = self.rows.filter(**{f"{self.source.name}__isnull": False})
         return rows
 
-    def prepare(self) -> None:
-        label = f"{self.model._meta.label}.{self.source.name}"
-        missing = self.empty.filter(**{f"{self.source.name}__isnull": True}).count()
+    def check(self) -> None:
+        label = f"{self.rows.model._meta.label}.{self.source.name}"
+        missing = self.rows.filter(**{f"{self.source.name}__isnull": True}).count()
         if missing:
-            raise BackfillError(
-                f"{missing:,} empty row{'s have' if missing > 1 else ' has'} no {label} to "
-                "take the time from; give them one, or backfill without from_field."
+            raise self.error(
+                f"{missing:,} {self.described(missing)} no {label} to take the time from; "
+                f"give them one, or {self.job} without from_field."
             )
-        layout = self.layout
-        for lookup, limit, where in (
-            ("lt", layout.epoch_ms, "before the layout's epoch"),
-            ("gte", layout.max_timestamp_ms + 1, "past the layout's last millisecond"),
+        for lookup, limit, why in (
+            ("lt", self.earliest_ms, self.too_early),
+            (
+                "gte",
+                self.layout.max_timestamp_ms + 1,
+                "past the layout's last millisecond ({at}): no ID can carry that time.",
+            ),
         ):
             moment = _db_datetime(limit)
             if moment is None:
                 continue
             row = self.pending().filter(**{f"{self.source.name}__{lookup}": moment}).first()
             if row is not None:
-                raise BackfillError(
-                    f"{label} of row {row.pk} is {where} ({ms_to_iso(limit)}): "
-                    "no ID can carry that time."
-                )
+                raise self.error(f"{label} of row {row.pk} is {why.format(at=ms_to_iso(limit))}")
+
+    def described(self, count: int) -> str:
+        noun = "empty row" if self.job == "backfill" else "legacy row"
+        return f"{noun}s have" if count > 1 else f"{noun} has"
+
+    def prepare(self) -> None:
         self.claim = claim_node(
-            layout, *self.node, fix="Let the other backfill finish, then run this one."
+            self.layout, *self.node, fix=f"Let the other {self.job} finish, then run this one."
         )
-        self.stamper = Stamper(layout, self.node, self.highest_stamped())
+        self.stamper = Stamper(self.layout, self.node, self.highest_stamped(), error=self.error)
 
     def finish(self) -> None:
         if self.claim is not None:
@@ -301,21 +396,23 @@ class _StampedIDs(_Job):
     def highest_stamped(self) -> int | None:
         """The highest ID in the column that belongs to the backfill node."""
         layout = self.layout
-        # One scan of the table per run: the column has no index yet.
+        everything = self.rows.model._base_manager.db_manager(self.rows.db)
+        # One scan of the table per run: the column has no index yet, or the node bits
+        # are in the middle of an ID.
         found = (
-            self.rows.filter(**{f"{self.target.name}__gte": 0})
-            .alias(_flakeid_node=F(self.target.name).bitand(layout.node_mask))
+            everything.filter(**{f"{self.column}__gte": self.floor})
+            .alias(_flakeid_node=F(self.column).bitand(layout.node_mask))
             .filter(_flakeid_node=layout.node_bits(*self.node))
-            .aggregate(highest=Max(self.target.name))["highest"]
+            .aggregate(highest=Max(self.column))["highest"]
         )
         return None if found is None else int(found)
 
-    def batches(self, batch_size: int) -> Iterator[int]:
+    def batches(self, batch_size: int, write: Write, atomic: Atomic) -> Iterator[int]:
         assert self.stamper is not None
         name = self.source.name
         after: tuple[dt.datetime, Any] | None = None
         while True:
-            with transaction.atomic(using=self.db):
+            with atomic():
                 rows = self.pending().order_by(name, "pk")
                 if after is not None:
                     moment, key = after
@@ -325,13 +422,13 @@ class _StampedIDs(_Job):
                         Q(**{f"{name}__gte": moment}),
                         Q(**{f"{name}__gt": moment}) | Q(**{name: moment, "pk__gt": key}),
                     )
-                batch = list(rows.values_list("pk", name)[:batch_size])
+                batch = list(self.read(rows).values_list("pk", name)[:batch_size])
                 if not batch:
                     return
                 ids = [self.stamper.stamp(_ms(moment), key) for key, moment in batch]
-                filled = self.write([key for key, _ in batch], ids)
+                changed = write([key for key, _ in batch], ids)
             after = batch[-1][1], batch[-1][0]
-            yield filled
+            yield changed
 
 
 def _db_datetime(ms: int) -> dt.datetime | None:
@@ -355,12 +452,22 @@ def _ms(moment: dt.datetime) -> int:
 class Stamper:
     """Numbers IDs for one node like a generator whose clock reads each row's time.
 
-    ``after`` is an ID of that node already given: every ID stamped is above it.
+    ``after`` is an ID of that node already given: every ID stamped is above it. A time
+    no ID can carry raises ``error``.
     """
 
-    def __init__(self, layout: Layout, node: tuple[int, int], after: int | None = None) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        node: tuple[int, int],
+        after: int | None = None,
+        *,
+        error: type[FlakeIDError] = BackfillError,
+    ) -> None:
         self.layout = layout
+        self.error = error
         self.node = node
+        self.node_bits = layout.node_bits(*node)
         self.last_sequence = layout.max_sequence
         if after is None:
             self.ms, self.sequence = layout.epoch_ms - 1, self.last_sequence
@@ -372,7 +479,7 @@ class Stamper:
         """The next ID for a row made at Unix millisecond ``ms`` (``key`` names it in errors)."""
         layout = self.layout
         if ms < layout.epoch_ms:
-            raise BackfillError(
+            raise self.error(
                 f"row {key} was made at {ms} ms, before the layout's epoch: no ID can carry "
                 "that time."
             )
@@ -383,8 +490,11 @@ class Stamper:
         else:
             self.ms, self.sequence = self.ms + 1, 0
         if self.ms > layout.max_timestamp_ms:
-            raise BackfillError(
+            raise self.error(
                 f"row {key} would need a time past the layout's last millisecond "
                 f"({ms_to_iso(layout.max_timestamp_ms)})."
             )
-        return layout.encode(self.ms, *self.node, self.sequence)
+        # Layout.encode() without its checks: the time and sequence are in range by now.
+        return (
+            ((self.ms - layout.epoch_ms) << layout.timestamp_shift) | self.node_bits | self.sequence
+        )

@@ -52,3 +52,7 @@ class LeaseError(FlakeIDError):
 
 class BackfillError(FlakeIDError, ValueError):
     """The model, the fields or the rows cannot be backfilled as asked."""
+
+
+class RekeyError(FlakeIDError, ValueError):
+    """A model's legacy keys cannot be replaced safely: found before any row is written."""

@@ -39,6 +39,7 @@ else:
 
 
 _BIGINT = models.BigIntegerField()
+_MIGRATION_RECORDER = "django.db.migrations.recorder"
 
 
 def generate_id() -> int:
@@ -177,8 +178,10 @@ class SnowflakeAutoField(SnowflakeField[_ST_contra, _GT_co], _BigAutoField[_ST_c
     The column is a plain 64-bit integer: no identity, sequence or ``AUTO_INCREMENT``.
     """
 
-    # The ID is written by the INSERT, never read back from it.
-    db_returning = False
+    @property
+    def db_returning(self) -> bool:  # type: ignore[override]
+        # A Snowflake ID is written by the INSERT, never read back from it.
+        return self._keeps_another_auto_field()
 
     if not TYPE_CHECKING:
 
@@ -212,12 +215,21 @@ class SnowflakeAutoField(SnowflakeField[_ST_contra, _GT_co], _BigAutoField[_ST_c
         return None
 
     def _keeps_another_auto_field(self) -> bool:
+        # True where the table's key is the database's to fill, as for BigAutoField.
+        model = getattr(self, "model", None)
+        if model is None:
+            return False
+        # Django's record of applied migrations takes DEFAULT_AUTO_FIELD, but its table is
+        # made once and never migrated: in a project older than the setting, its key is a
+        # 32-bit serial that a Snowflake ID overflows, failing every migrate.
+        if model.__module__ == _MIGRATION_RECORDER:
+            return True
         # Migrations build the through table of a ManyToManyField with DEFAULT_AUTO_FIELD,
         # while at run time its key follows its app's AppConfig.default_auto_field. When that
         # is another auto field (django.contrib.auth keeps AutoField), the running code leaves
         # the key to the database, so the table must get an identity after all.
-        opts = getattr(self, "model", None) and self.model._meta
-        if not opts or not opts.auto_created:
+        opts = model._meta
+        if not opts.auto_created:
             return False
         config = global_apps.app_configs.get(opts.app_label)
         path = getattr(config, "default_auto_field", None) or settings.DEFAULT_AUTO_FIELD
@@ -234,5 +246,7 @@ class SnowflakeAutoField(SnowflakeField[_ST_contra, _GT_co], _BigAutoField[_ST_c
     def get_default(self) -> Any:
         return None
 
-    def get_pk_value_on_save(self, instance: models.Model) -> int:
+    def get_pk_value_on_save(self, instance: models.Model) -> int | None:
+        if self._keeps_another_auto_field():
+            return None
         return generate_id()

@@ -8,6 +8,9 @@ the plain column, which its index on the key answers. The SQL never shifts or di
 ``isnull``, and the transforms ``date``, ``year`` and ``month`` with the same lookups. Local
 calendar boundaries follow Django's rules: the current time zone when ``USE_TZ`` is on, the
 default one (naive datetimes are local time) when it is off.
+
+A key below ``Layout.min_snowflake_id`` (kept from before the table took Snowflake IDs)
+holds no time: no comparison of time matches it, and ``isnull=True`` does, as for NULL.
 """
 
 from __future__ import annotations
@@ -282,9 +285,13 @@ class _TimeLookup(Lookup):
 
 
 def id_ranges(layout: Layout, spans: Iterable[Span]) -> list[tuple[int, int]]:
-    """The spans as sorted, merged, non-empty ``(low, high)`` ranges of IDs."""
+    """The spans as sorted, merged, non-empty ``(low, high)`` ranges of IDs.
+
+    No range reaches below ``layout.min_snowflake_id``: smaller keys hold no time.
+    """
     merged: list[tuple[int, int]] = []
-    for low, high in sorted(id_bounds(layout, span) for span in spans):
+    for bounds in sorted(id_bounds(layout, span) for span in spans):
+        low, high = max(bounds[0], layout.min_snowflake_id), bounds[1]
         if low >= high:
             continue
         if merged and low <= merged[-1][1]:
@@ -381,16 +388,29 @@ class TimeIn(_TimeLookup):
 
 @_TimeTransform.register_lookup
 class TimeIsNull(Lookup):
-    """``generated_at__isnull``: the column is NULL, or not."""
+    """``generated_at__isnull``: the value holds no time (NULL, or a key below
+    ``Layout.min_snowflake_id``), or it does.
+    """
 
     lookup_name = "isnull"
     prepare_rhs = False
 
     def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> SQL:
         column = self.lhs.column
-        isnull = column.output_field.get_lookup("isnull")
+        field = column.output_field
+        isnull, lt, gte = (field.get_lookup(name) for name in ("isnull", "lt", "gte"))
         assert isnull is not None
-        sql, params = compiler.compile(isnull(column, self.rhs))
+        assert lt is not None
+        assert gte is not None
+        lowest = conf.get_layout().min_snowflake_id
+        # Compiling Django's own lookup checks the value, with its message. Either way the
+        # condition is never NULL, as IS NULL is not, which exclude() relies on.
+        condition: Any = isnull(column, self.rhs)
+        if self.rhs is True:
+            condition = WhereNode([condition, lt(column, lowest)], OR)
+        elif self.rhs is False:
+            condition = WhereNode([condition, gte(column, lowest)], AND)
+        sql, params = compiler.compile(condition)
         return sql, tuple(params)
 
 

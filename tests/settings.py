@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django_flakeid",
     "tests.testapp",
     "tests.autoapp",
+    "tests.rekeyapp",
 ]
 
 MIDDLEWARE = [

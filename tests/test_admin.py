@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from django.urls import reverse
 from django_flakeid.admin import SnowflakeAdminMixin
 from django_flakeid.admin_filters import SnowflakeDateFilter, SnowflakeDateHierarchyFilter
 from django_flakeid.generator import SnowflakeGenerator
-from django_flakeid.layout import MAX_ID
+from django_flakeid.layout import MAX_ID, Layout
 from tests.testapp.admin import ArticleAdmin, OrderAdmin
 from tests.testapp.models import (
     Article,
@@ -192,6 +193,82 @@ class TestUndecodable:
 
         assert "<td>- <code>+287446-10-13T08:59:00.991Z</code></td>" in panel
         assert "<td>0</td><td>0</td><td>1023</td>" in panel
+
+
+class TestLegacyKeys:
+    """Keys kept from before the table took Snowflake IDs hold no time, and none is shown."""
+
+    FIRST = Layout().min_snowflake_id
+
+    def test_column_marks_them(self, admin_client: Client) -> None:
+        Order.objects.create(id=7, reference="old")
+        Order.objects.create(id=self.FIRST - 1, reference="last old")
+        Order.objects.create(id=self.FIRST, reference="first new")
+
+        content = page(admin_client, reverse("admin:testapp_order_changelist"))
+
+        cells = re.findall(r'<td class="field-id_created">(.*?)</td>', content)
+        assert sorted(cells) == ["Jan. 2, 2020, midnight", "legacy key", "legacy key"]
+        assert "January 1, 2020" not in content
+
+    def test_mark_can_be_changed_like_the_empty_value(self) -> None:
+        class Admin(SnowflakeAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+            snowflake_legacy_display = "(before Snowflake)"
+
+        model_admin = Admin(Order, admin.AdminSite(name="legacy"))
+        [column] = model_admin.get_list_display(RequestFactory().get("/"))[1:]
+
+        assert callable(column)
+        assert column(Order(id=7)) == "(before Snowflake)"
+        assert column(Order(id=self.FIRST)) == "Jan. 2, 2020, midnight"
+
+    def test_panel_says_so_and_shows_no_parts(self, admin_client: Client) -> None:
+        order = Order.objects.create(id=42)
+
+        content = page(admin_client, reverse("admin:testapp_order_change", args=[order.pk]))
+
+        assert (
+            '<tbody><tr><td>ID</td><td colspan="4">A legacy key from before Snowflake IDs: it '
+            "holds no time, datacenter, machine or sequence.</td></tr></tbody>"
+        ) in content
+        assert "2020" not in content
+
+    def test_panel_rows_of_old_and_new_values(self) -> None:
+        class Admin(SnowflakeAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+            pass
+
+        thing = NullableThing.objects.create(filled=3, empty=self.FIRST)
+        panel = str(Admin(NullableThing, admin.AdminSite(name="rows")).snowflake_id_details(thing))
+
+        assert re.findall(r"<tr>(.*?)</tr>", panel)[1:] == [
+            '<td>Filled</td><td colspan="4">A legacy key from before Snowflake IDs: it holds no '
+            "time, datacenter, machine or sequence.</td>",
+            "<td>Empty</td><td>Jan. 2, 2020, midnight <code>2020-01-02T00:00:00.000Z</code></td>"
+            "<td>0</td><td>0</td><td>0</td>",
+        ]
+
+    def test_zero_is_a_legacy_key(self) -> None:
+        record = ExternalRecord.objects.create(source_id=0)
+        model_admin = admin.site.get_model_admin(ExternalRecord)
+        [column] = model_admin.get_list_display(RequestFactory().get("/"))[1:]
+
+        assert callable(column)
+        assert column(record) == "legacy key"
+        assert 'colspan="4">A legacy key' in str(
+            model_admin.snowflake_id_details(record)  # type: ignore[attr-defined]
+        )
+
+    @override_settings(FLAKEID={"preset": "minimal"})
+    def test_the_boundary_is_the_layouts(self) -> None:
+        minimal = Layout(timestamp_bits=53, datacenter_bits=0, machine_bits=0, sequence_bits=10)
+        model_admin = admin.site.get_model_admin(Order)
+        [column] = model_admin.get_list_display(RequestFactory().get("/"))[2:]
+
+        assert callable(column)
+        # Read with the twitter layout this value would be a legacy key.
+        assert minimal.min_snowflake_id < self.FIRST
+        assert column(Order(id=minimal.min_snowflake_id)) == "Jan. 2, 2020, midnight"
+        assert column(Order(id=minimal.min_snowflake_id - 1)) == "legacy key"
 
 
 class TestAddPage:

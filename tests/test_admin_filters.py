@@ -416,5 +416,83 @@ class TestDrillDown:
         assert params_of(query) == {"id__generated_at__year": "2024"}
 
 
+class TestLegacyKeys:
+    """Keys kept from before the table took Snowflake IDs: listed, never given a date."""
+
+    def old_orders(self, *ids: int) -> None:
+        Order.objects.bulk_create(Order(id=uid, reference=f"old {uid}") for uid in ids)
+
+    def test_the_drill_down_lists_no_year_for_them(self, admin_client: Client) -> None:
+        self.old_orders(1, 2, LAYOUT.min_snowflake_id - 1)
+        orders_at(utc(2024, 3, 5))
+
+        assert choices(admin_client, {}, SnowflakeDateHierarchyFilter) == [
+            ("All dates", True),
+            ("2024", False),
+        ]
+        assert len(listed(admin_client, {})) == 4
+
+    def test_only_old_keys_give_no_year(self, admin_client: Client) -> None:
+        self.old_orders(1, 2, 3)
+
+        assert choices(admin_client, {}, SnowflakeDateHierarchyFilter) == [("All dates", True)]
+
+    def test_the_epochs_year_holds_only_new_ids(self, admin_client: Client) -> None:
+        self.old_orders(1, LAYOUT.min_snowflake_id - 1)
+        orders_at(utc(2020, 1, 2), utc(2020, 6, 1))
+        year = {"id__generated_at__year": "2020"}
+
+        assert choices(admin_client, {"_facets": "True", **year}, SnowflakeDateHierarchyFilter) == [
+            ("All dates", False),
+            ("2020 (2)", True),
+            ("January 2020 (1)", False),
+            ("June 2020 (1)", False),
+        ]
+        assert listed(admin_client, year) == [
+            "2020-01-02 00:00:00.000000",
+            "2020-06-01 00:00:00.000000",
+        ]
+        january = {**year, "id__generated_at__month": "1"}
+        assert choices(admin_client, january, SnowflakeDateHierarchyFilter)[3:] == [
+            ("Jan. 2, 2020", False)
+        ]
+        assert listed(admin_client, {**january, "id__generated_at__day": "1"}) == []
+
+    def test_any_date_lists_them(self, admin_client: Client) -> None:
+        self.old_orders(5)
+        orders_at(utc(2024, 3, 5))
+
+        assert listed(admin_client, {}) == ["2024-03-05 00:00:00.000000", "old 5"]
+        assert choices(admin_client, {"_facets": "True"}, SnowflakeDateFilter)[0] == (
+            "Any date (2)",
+            True,
+        )
+
+    def test_no_date_holds_them_with_the_empty_ones(self, admin_user: User) -> None:
+        class Admin(ModelAdmin):
+            list_filter = (("filled", SnowflakeDateFilter),)
+
+        model_admin = Admin(NullableThing, admin.AdminSite(name="legacy"))
+        for value in (None, 9, id_at(utc(2024, 3, 5))):
+            NullableThing.objects.create(filled=value)
+
+        def filled(isnull: str) -> list[int | None]:
+            request = RequestFactory().get("/", {"filled__generated_at__isnull": isnull})
+            request.user = admin_user
+            rows = model_admin.get_changelist_instance(request).queryset
+            return sorted(rows.values_list("filled", flat=True), key=lambda value: value or 0)
+
+        assert filled("True") == [None, 9]
+        assert filled("False") == [id_at(utc(2024, 3, 5))]
+
+    def test_a_span_before_a_date_leaves_them_out(self, admin_client: Client) -> None:
+        self.old_orders(5)
+        orders_at(utc(2024, 3, 5))
+
+        assert listed(admin_client, {"id__generated_at__lt": "2024-04-01"}) == [
+            "2024-03-05 00:00:00.000000"
+        ]
+
+
 def params_of(query: str) -> dict[str, str]:
     return dict(parse_qsl(query.lstrip("?")))

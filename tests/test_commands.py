@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import global_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
@@ -23,6 +24,8 @@ from tests.testapp.models import LegacyEvent
 ORDER_ID = 552733887206420482
 # The same moment with the "minimal" preset (no node bits), sequence 5.
 MINIMAL_ID = 134944796681221
+# The smallest value read as a Snowflake ID with the twitter layout: 2020-01-02T00:00:00.000Z.
+FIRST_ID = 362387865600000
 
 
 def run(*args: str, **options: Any) -> str:
@@ -51,7 +54,7 @@ class TestDecode:
 
     def test_several_ids_in_the_current_time_zone(self) -> None:
         with override_settings(TIME_ZONE="Asia/Tokyo"):
-            output = run("decode", str(ORDER_ID), "0")
+            output = run("decode", str(ORDER_ID), str(FIRST_ID))
 
         assert output == (
             "552733887206420482\n"
@@ -61,9 +64,9 @@ class TestDecode:
             "  machine       7\n"
             "  sequence      2\n"
             "\n"
-            "0\n"
-            "  generated at  2020-01-01T00:00:00.000Z\n"
-            "  local time    2020-01-01T09:00:00.000+09:00 (Asia/Tokyo)\n"
+            "362387865600000\n"
+            "  generated at  2020-01-02T00:00:00.000Z\n"
+            "  local time    2020-01-02T09:00:00.000+09:00 (Asia/Tokyo)\n"
             "  datacenter    0\n"
             "  machine       0\n"
             "  sequence      0\n"
@@ -110,17 +113,21 @@ class TestDecode:
         assert (decoded["datacenter_id"], decoded["machine_id"], decoded["sequence"]) == (0, 3, 1)
 
     def test_partial_override_takes_the_rest_from_the_setting(self) -> None:
-        output = run("decode", "4096", "--timestamp-bits=40", "--sequence-bits=13", "--format=json")
+        uid = (86_400_000 << 23) | 4096  # a day after the epoch, in 13 sequence bits
+        output = run(
+            "decode", str(uid), "--timestamp-bits=40", "--sequence-bits=13", "--format=json"
+        )
 
         [decoded] = json.loads(output)
 
         assert (decoded["machine_id"], decoded["sequence"]) == (0, 4096)
-        assert decoded["generated_at"] == "2020-01-01T00:00:00.000Z"
+        assert decoded["generated_at"] == "2020-01-02T00:00:00.000Z"
 
     def test_epoch_alone_from_the_command_line(self) -> None:
-        [decoded] = json.loads(run("decode", str(1 << 22), "--epoch-ms=0", "--format=json"))
+        uid = 86_400_001 << 22
+        [decoded] = json.loads(run("decode", str(uid), "--epoch-ms=0", "--format=json"))
 
-        assert decoded["generated_at"] == "1970-01-01T00:00:00.001Z"
+        assert decoded["generated_at"] == "1970-01-02T00:00:00.001Z"
 
     def test_complete_override_works_with_a_broken_setting(self) -> None:
         with override_settings(FLAKEID="broken"):
@@ -189,6 +196,63 @@ class TestDecode:
         assert fails("decode") == "Error: the following arguments are required: id"
 
 
+def legacy_line(first: int = FIRST_ID) -> str:
+    return (
+        f"  legacy key    an integer key from before Snowflake IDs (they start at {first}): it "
+        "holds no time"
+    )
+
+
+class TestDecodeLegacyKeys:
+    def test_text(self) -> None:
+        assert run("decode", "42") == f"42\n{legacy_line()}\n"
+
+    def test_among_snowflake_ids(self) -> None:
+        output = run("decode", str(FIRST_ID - 1), str(FIRST_ID), "0")
+
+        assert output == (
+            f"362387865599999\n{legacy_line()}\n"
+            "\n"
+            "362387865600000\n"
+            "  generated at  2020-01-02T00:00:00.000Z\n"
+            "  local time    2020-01-02T00:00:00.000+00:00 (UTC)\n"
+            "  datacenter    0\n"
+            "  machine       0\n"
+            "  sequence      0\n"
+            "\n"
+            f"0\n{legacy_line()}\n"
+        )
+
+    def test_json(self) -> None:
+        output = run("decode", "42", str(ORDER_ID), "--format", "json")
+
+        legacy, snowflake = json.loads(output)
+        assert legacy == {"id": 42, "legacy": True}
+        assert snowflake["generated_at"] == "2024-03-05T06:07:08.009Z"
+        assert "legacy" not in snowflake
+
+    def test_the_boundary_is_the_layout_the_ids_are_read_with(self) -> None:
+        first_minimal = Layout(
+            timestamp_bits=53, datacenter_bits=0, machine_bits=0, sequence_bits=10
+        ).min_snowflake_id
+
+        assert run("decode", str(MINIMAL_ID)) == f"{MINIMAL_ID}\n{legacy_line()}\n"
+        assert "  sequence      5\n" in run("decode", str(MINIMAL_ID), "--preset", "minimal")
+        assert run("decode", str(first_minimal - 1), "--preset=minimal") == (
+            f"{first_minimal - 1}\n{legacy_line(first_minimal)}\n"
+        )
+
+    def test_an_epoch_from_the_command_line_moves_the_boundary(self) -> None:
+        # Epoch 1970: Snowflake IDs start a day after it, here as with any epoch.
+        first = 86_400_000 << 22
+
+        assert json.loads(run("decode", str(first - 1), "--epoch-ms=0", "--format=json")) == [
+            {"id": first - 1, "legacy": True}
+        ]
+        [decoded] = json.loads(run("decode", str(first), "--epoch-ms=0", "--format=json"))
+        assert decoded["generated_at"] == "1970-01-02T00:00:00.000Z"
+
+
 class TestGenerate:
     def test_one(self) -> None:
         output = run("generate")
@@ -233,6 +297,48 @@ class TestGenerate:
         assert message.endswith("before the epoch 4102444800000 ms; use an earlier epoch_ms")
 
 
+# tests.testapp keeps BigAutoField through its AppConfig, as an app made by startapp does; its
+# models with no key of their own: Profile, OrderLine, Article, NullableThing, ExternalRecord,
+# and the through table of Order.tags. Django's admin, auth and contenttypes keep AutoField.
+AUTO_FIELD_LINES = (
+    "Auto field  django_flakeid.fields.SnowflakeAutoField (setting DEFAULT_AUTO_FIELD)\n"
+    "Other keys  testapp: 6 models with django.db.models.BigAutoField "
+    "(tests.testapp.apps.TestAppConfig.default_auto_field)\n"
+    "            admin, auth, contenttypes: 8 models with django.db.models.AutoField "
+    "(Django's own apps; their migrations fix it)\n"
+)
+OTHER_AUTO_FIELDS = [
+    {
+        "app": "admin",
+        "auto_field": "django.db.models.AutoField",
+        "source": "django.contrib.admin.apps.SimpleAdminConfig.default_auto_field",
+        "models": 1,
+        "django_contrib": True,
+    },
+    {
+        "app": "auth",
+        "auto_field": "django.db.models.AutoField",
+        "source": "django.contrib.auth.apps.AuthConfig.default_auto_field",
+        "models": 6,
+        "django_contrib": True,
+    },
+    {
+        "app": "contenttypes",
+        "auto_field": "django.db.models.AutoField",
+        "source": "django.contrib.contenttypes.apps.ContentTypesConfig.default_auto_field",
+        "models": 1,
+        "django_contrib": True,
+    },
+    {
+        "app": "testapp",
+        "auto_field": "django.db.models.BigAutoField",
+        "source": "tests.testapp.apps.TestAppConfig.default_auto_field",
+        "models": 6,
+        "django_contrib": False,
+    },
+]
+
+
 class TestInfo:
     def test_text(self) -> None:
         assert run("info") == (
@@ -243,7 +349,7 @@ class TestInfo:
             "Claims      none held on this host\n"
             "Capacity    69.7 years, 32 datacenters x 32 machines (1,024 nodes), "
             "4,096,000 IDs/s per node\n"
-            "Runs out    2089-09-06T15:47:35.551Z\n"
+            "Runs out    2089-09-06T15:47:35.551Z\n" + AUTO_FIELD_LINES
         )
 
     def test_sources(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,7 +369,7 @@ class TestInfo:
             "Claims      none held on this host\n"
             "Capacity    139.4 years, 1 datacenter x 1,024 machines (1,024 nodes), "
             "2,048,000 IDs/s per node\n"
-            "Runs out    2160-01-26T20:01:51.103Z\n"
+            "Runs out    2160-01-26T20:01:51.103Z\n" + AUTO_FIELD_LINES
         )
 
     def test_json(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -295,6 +401,8 @@ class TestInfo:
                 "runs_out_ms": 3776860055551,
                 "runs_out_at": "2089-09-06T15:47:35.551Z",
             },
+            "default_auto_field": "django_flakeid.fields.SnowflakeAutoField",
+            "other_auto_fields": OTHER_AUTO_FIELDS,
         }
 
     def test_broken_setting(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -307,6 +415,163 @@ class TestInfo:
             "Invalid FLAKEID: Environment variable FLAKEID_MACHINE_ID='seven' is not an integer "
             "or 'auto' or 'lease' or 'hostname'. Run 'manage.py check' for details."
         )
+
+
+def auto_field_lines(output: str) -> list[str]:
+    lines = output.splitlines()
+    return lines[[line[:10] for line in lines].index("Auto field") :]
+
+
+class TestInfoAutoFields:
+    @override_settings(DEFAULT_AUTO_FIELD="django.db.models.SmallAutoField")
+    def test_the_setting_as_it_is_now(self) -> None:
+        output = run("info")
+
+        # The models were made with SnowflakeAutoField: theirs is what they have.
+        assert auto_field_lines(output)[:2] == [
+            "Auto field  django.db.models.SmallAutoField (setting DEFAULT_AUTO_FIELD)",
+            "Other keys  testapp: 6 models with django.db.models.BigAutoField "
+            "(tests.testapp.apps.TestAppConfig.default_auto_field)",
+        ]
+
+    @override_settings(
+        INSTALLED_APPS=["django.contrib.contenttypes", "django_flakeid", "tests.autoapp"]
+    )
+    def test_only_djangos_own_apps(self) -> None:
+        output = run("info")
+        others = json.loads(run("info", "--format=json"))["other_auto_fields"]
+
+        assert auto_field_lines(output)[1:] == [
+            "Other keys  contenttypes: 1 model with django.db.models.AutoField (Django's own "
+            "apps; their migrations fix it)"
+        ]
+        assert [other["app"] for other in others] == ["contenttypes"]
+
+    @override_settings(INSTALLED_APPS=["django_flakeid"])
+    def test_none(self) -> None:
+        output = run("info")
+
+        assert auto_field_lines(output)[1:] == ["Other keys  none"]
+        assert json.loads(run("info", "--format=json"))["other_auto_fields"] == []
+
+    def test_apps_of_a_project(self, tmp_path: Path) -> None:
+        files = {
+            "adopting.py": "from tests.settings import *\n"
+            "\n"
+            "del DEFAULT_AUTO_FIELD\n"
+            "INSTALLED_APPS = [\n"
+            "    'django.contrib.contenttypes', 'django.contrib.auth', 'django_flakeid',\n"
+            "    'blog', 'shop', 'crm.apps.CrmConfig', 'notes',\n"
+            "]\n",
+            # No AppConfig: the models follow DEFAULT_AUTO_FIELD.
+            "blog/models.py": "from django.db import models\n"
+            "\n"
+            "class Post(models.Model):\n"
+            "    related = models.ManyToManyField('self', blank=True)\n"
+            "\n"
+            "class Draft(Post):\n"
+            "    class Meta:\n"
+            "        proxy = True\n"
+            "\n"
+            "class Story(Post):\n"
+            "    pass\n",
+            # As startapp writes it.
+            "shop/apps.py": "from django.apps import AppConfig\n"
+            "\n"
+            "class ShopConfig(AppConfig):\n"
+            "    default_auto_field = 'django.db.models.BigAutoField'\n"
+            "    name = 'shop'\n",
+            "shop/models.py": "from django.db import models\n"
+            "from django_flakeid.fields import SnowflakeField\n"
+            "\n"
+            "class Item(models.Model):\n"
+            "    pass\n"
+            "\n"
+            "class Invoice(models.Model):\n"
+            "    id = models.BigAutoField(primary_key=True)\n"
+            "\n"
+            "class Order(models.Model):\n"
+            "    id = SnowflakeField(primary_key=True)\n",
+            "crm/apps.py": "from django.apps import AppConfig\n"
+            "\n"
+            "class CompanyConfig(AppConfig):\n"
+            "    default_auto_field = 'django.db.models.SmallAutoField'\n"
+            "\n"
+            "class CrmConfig(CompanyConfig):\n"
+            "    name = 'crm'\n",
+            "crm/models.py": "from django.db import models\n"
+            "\n"
+            "class Contact(models.Model):\n"
+            "    pass\n",
+            "notes/apps.py": "from django.apps import AppConfig\n"
+            "\n"
+            "class NotesConfig(AppConfig):\n"
+            "    default_auto_field = 'django_flakeid.fields.SnowflakeAutoField'\n"
+            "    name = 'notes'\n",
+            "notes/models.py": "from django.db import models\n"
+            "\n"
+            "class Note(models.Model):\n"
+            "    pass\n",
+        }
+        for name, text in files.items():
+            path = tmp_path / name
+            path.parent.mkdir(exist_ok=True)
+            (path.parent / "__init__.py").touch()
+            path.write_text(text)
+        root = Path(__file__).resolve().parent.parent
+        environ = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "adopting",
+            "PYTHONPATH": os.pathsep.join((str(tmp_path), str(root))),
+        }
+
+        def info(*args: str) -> str:
+            result = subprocess.run(
+                [sys.executable, "-m", "django", "flakeid", "info", *args],
+                cwd=tmp_path,
+                env=environ,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            return result.stdout
+
+        default = global_settings.DEFAULT_AUTO_FIELD
+        assert auto_field_lines(info()) == [
+            f"Auto field  {default} (Django's default)",
+            f"Other keys  blog: 2 models with {default} (DEFAULT_AUTO_FIELD)",
+            "            shop: 1 model with django.db.models.BigAutoField "
+            "(shop.apps.ShopConfig.default_auto_field)",
+            "            crm: 1 model with django.db.models.SmallAutoField "
+            "(crm.apps.CompanyConfig.default_auto_field)",
+            "            contenttypes, auth: 7 models with django.db.models.AutoField "
+            "(Django's own apps; their migrations fix it)",
+        ]
+        found = json.loads(info("--format", "json"))
+        assert found["default_auto_field"] == default
+        assert found["other_auto_fields"][2:] == [
+            {
+                "app": "blog",
+                "auto_field": default,
+                "source": "DEFAULT_AUTO_FIELD",
+                "models": 2,
+                "django_contrib": False,
+            },
+            {
+                "app": "shop",
+                "auto_field": "django.db.models.BigAutoField",
+                "source": "shop.apps.ShopConfig.default_auto_field",
+                "models": 1,
+                "django_contrib": False,
+            },
+            {
+                "app": "crm",
+                "auto_field": "django.db.models.SmallAutoField",
+                "source": "crm.apps.CompanyConfig.default_auto_field",
+                "models": 1,
+                "django_contrib": False,
+            },
+        ]
 
 
 class TestInfoClaims:
@@ -535,13 +800,14 @@ class TestBackfill:
 class TestCommandLine:
     def test_subcommand_required(self) -> None:
         assert fails() == (
-            "Error: the following arguments are required: {decode,generate,info,leases,backfill}"
+            "Error: the following arguments are required: "
+            "{decode,generate,info,leases,backfill,rekey}"
         )
 
     def test_unknown_subcommand(self) -> None:
         # The wording of the list of choices differs between Python versions.
         assert fails("encode").startswith(
-            "Error: argument {decode,generate,info,leases,backfill}: invalid choice: 'encode'"
+            "Error: argument {decode,generate,info,leases,backfill,rekey}: invalid choice: 'encode'"
         )
 
     def test_bad_input_exits_1_without_traceback(self) -> None:

@@ -5,12 +5,14 @@ import json
 import pytest
 from django.apps import apps
 from django.test import Client
-from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+from django.urls import NoReverseMatch, Resolver404, path, resolve, reverse
 from django.urls.converters import get_converters
 from pytest_django import DjangoAssertNumQueries
 
 from django_flakeid.converters import SnowflakeConverter
 from django_flakeid.layout import MAX_ID
+from tests.autoapp.models import Author
+from tests.testapp import views
 from tests.testapp.models import Customer, Order, Tag
 
 ID = 913686285393227776
@@ -125,3 +127,39 @@ class TestRequests:
             response = client.get(f"/orders/{pk}/")
 
         assert response.status_code == 404
+
+
+urlpatterns = [
+    path("authors/<snowflake:pk>/", views.detail, {"model": Author}, name="author-detail"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.urls(__name__)
+class TestSnowflakeAutoField:
+    """A model keyed by SnowflakeAutoField routes as one keyed by SnowflakeField."""
+
+    def test_round_trip(self, client: Client) -> None:
+        author = Author.objects.create(name="Ada")
+
+        url = reverse("author-detail", kwargs={"pk": author.pk})
+        response = client.get(url)
+
+        assert url == f"/authors/{author.pk}/"
+        assert resolve(url).kwargs["pk"] == author.pk
+        assert json.loads(response.content) == {
+            "pk_type": "int",
+            "id": str(author.pk),
+            "name": "Ada",
+        }
+
+    def test_key_from_before_snowflake_ids(self, client: Client) -> None:
+        Author.objects.create(id=3, name="old")
+
+        response = client.get(reverse("author-detail", kwargs={"pk": 3}))
+
+        assert json.loads(response.content)["id"] == "3"
+
+    def test_unsaved_instance_has_no_url(self) -> None:
+        with pytest.raises(NoReverseMatch):
+            reverse("author-detail", kwargs={"pk": Author(name="Ada").pk})

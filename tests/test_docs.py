@@ -50,7 +50,7 @@ def test_every_subcommand_has_a_synopsis():
     (subparsers,) = [action for action in parser._actions if action.dest == "subcommand"]
     assert isinstance(subparsers.choices, dict)
     names = list(subparsers.choices)
-    assert names == ["decode", "generate", "info", "leases", "backfill"]
+    assert names == ["decode", "generate", "info", "leases", "backfill", "rekey"]
     for name in names:
         assert f"    manage.py flakeid {name}" in README
 

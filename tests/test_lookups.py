@@ -19,8 +19,9 @@ from django.db.models import Count, F, Q, QuerySet
 from django.test import override_settings
 from django.utils import timezone
 
+from django_flakeid.fields import SnowflakeField
 from django_flakeid.layout import Layout
-from tests.testapp.models import Customer, Order, OrderLine, Profile, Tag
+from tests.testapp.models import Customer, NullableThing, Order, OrderLine, Profile, Tag
 
 pytestmark = pytest.mark.django_db
 
@@ -67,6 +68,9 @@ LINE_ORDER_ID = quoted("testapp_orderline", "order_id")
 START = utc(2024, 3, 1)
 END = utc(2024, 4, 1)
 EDGES = [ms(START, -1), START, ms(START, 1), ms(END, -1), END, ms(END, 1)]
+# Keys below the first Snowflake ID, made a day after the epoch, are kept from an AutoField.
+FIRST_ID = LAYOUT.min_snowflake_id
+FIRST_TIME = utc(2020, 1, 2)
 
 
 class TestSQL:
@@ -77,8 +81,8 @@ class TestSQL:
         one_sql = str(Order.objects.filter(id__generated_at__range=(START, ms(END, -1))).query)
 
         pk = ORDER_ID
-        # "Before END" holds for IDs only: a negative number in the column has no time.
-        assert sql.endswith(f"WHERE ({pk} >= {low} AND ({pk} >= 0 AND {pk} < {high}))")
+        # "Before END" holds for Snowflake IDs only: a smaller key has no time.
+        assert sql.endswith(f"WHERE ({pk} >= {low} AND ({pk} >= {FIRST_ID} AND {pk} < {high}))")
         assert one_sql.endswith(f"WHERE ({pk} >= {low} AND {pk} < {high})")
 
     @pytest.mark.parametrize(
@@ -361,12 +365,15 @@ class TestCalendarLookups:
         sql = str(Order.objects.filter(id__generated_at__month__gte=1).query)
 
         assert sql.count(">=") == 1
-        assert sql.endswith(f"WHERE {ORDER_ID} >= 0")
+        assert sql.endswith(f"WHERE {ORDER_ID} >= {FIRST_ID}")
 
     def test_against_the_decoded_time(self) -> None:
-        # Every lookup agrees with Python reading the time out of each ID.
+        # Every lookup agrees with Python reading the time out of each ID; the epoch's first
+        # day holds keys from before Snowflake IDs, which have no time.
         moments = [
-            ms(utc(2020, 1, 1), 0),
+            utc(2020, 1, 1),
+            ms(FIRST_TIME, -1),
+            FIRST_TIME,
             utc(2023, 12, 31, 22, 59, 59, 999_000),
             utc(2023, 12, 31, 23),
             *EDGES,
@@ -395,7 +402,7 @@ class TestCalendarLookups:
             for lookup, predicate in cases:
                 filters = {f"id__generated_at__{key}": value for key, value in lookup.items()}
                 found = made(Order.objects.filter(**filters))
-                assert found == [m for m in moments if predicate(m)], lookup
+                assert found == [m for m in moments if m >= FIRST_TIME and predicate(m)], lookup
 
 
 class TestThroughRelations:
@@ -438,6 +445,127 @@ class TestThroughRelations:
         )
 
         assert counts == {"march_5": 1, "later": 1}
+
+
+LEGACY = [1, 2, 3, FIRST_ID - 1]
+
+
+def legacy_and_new_orders() -> tuple[list[int], list[int]]:
+    """Orders keyed 1, 2, 3, ... from before Snowflake IDs, and two with a time."""
+    new = [FIRST_ID, id_at(START)]
+    Order.objects.bulk_create(Order(id=pk) for pk in LEGACY + new)
+    return LEGACY, new
+
+
+def pks(queryset: QuerySet[Any]) -> list[int]:
+    return sorted(queryset.values_list("pk", flat=True))
+
+
+class TestLegacyKeys:
+    """Keys below ``min_snowflake_id`` read, as integers, as a time on the epoch's first day."""
+
+    @pytest.mark.parametrize(
+        "lookup",
+        [
+            {"id__generated_at__gte": utc(2019, 1, 1)},
+            {"id__generated_at__gt": utc(2019, 1, 1)},
+            {"id__generated_at__lt": utc(2030, 1, 1)},
+            {"id__generated_at__lte": START},
+            {"id__generated_at__range": (utc(2020, 1, 1), START)},
+            {"id__generated_at__in": [utc(2020, 1, 1), FIRST_TIME, START]},
+            {"id__generated_at__date__lte": dt.date(2024, 3, 1)},
+            {"id__generated_at__date__range": (dt.date(2020, 1, 1), dt.date(2024, 3, 1))},
+            {"id__generated_at__date__in": [dt.date(2020, 1, 1), dt.date(2020, 1, 2), START]},
+            {"id__generated_at__year__gte": 1},
+            {"id__generated_at__year__in": [2020, 2024]},
+            {"id__generated_at__year__range": (2020, 2024)},
+            {"id__generated_at__month__in": [1, 3]},
+            {"id__generated_at__month__lte": 3},
+            {"id__generated_at__month__range": (1, 3)},
+        ],
+        ids=lambda lookup: next(iter(lookup)).removeprefix("id__generated_at__"),
+    )
+    def test_time_lookups_match_only_ids(self, lookup: dict[str, Any]) -> None:
+        _, new = legacy_and_new_orders()
+
+        assert pks(Order.objects.filter(**lookup)) == new
+
+    @pytest.mark.parametrize(
+        "lookup",
+        [
+            {"id__generated_at": utc(2020, 1, 1)},
+            {"id__generated_at__lt": FIRST_TIME},
+            {"id__generated_at__date": dt.date(2020, 1, 1)},
+            {"id__generated_at__year": 2020, "id__generated_at__date__lt": dt.date(2020, 1, 2)},
+        ],
+        ids=["exact", "lt", "date", "year"],
+    )
+    def test_the_epochs_first_day_matches_nothing(self, lookup: dict[str, Any]) -> None:
+        legacy_and_new_orders()
+
+        assert pks(Order.objects.filter(**lookup)) == []
+
+    def test_isnull(self) -> None:
+        legacy, new = legacy_and_new_orders()
+
+        assert pks(Order.objects.filter(id__generated_at__isnull=True)) == legacy
+        assert pks(Order.objects.filter(id__generated_at=None)) == legacy
+        assert pks(Order.objects.filter(id__generated_at__date__isnull=True)) == legacy
+        assert pks(Order.objects.filter(id__generated_at__isnull=False)) == new
+        assert pks(Order.objects.filter(id__generated_at__year__isnull=False)) == new
+        assert pks(Order.objects.exclude(id__generated_at__isnull=True)) == new
+
+    def test_isnull_of_a_nullable_column(self) -> None:
+        values = [None, 2, FIRST_ID - 1, FIRST_ID, id_at(START)]
+        things = NullableThing.objects.bulk_create(NullableThing(empty=value) for value in values)
+        no_time, timed = [thing.pk for thing in things[:3]], [thing.pk for thing in things[3:]]
+
+        def found(queryset: QuerySet[NullableThing]) -> list[int]:
+            return sorted(queryset.values_list("pk", flat=True))
+
+        things_ = NullableThing.objects
+        assert found(things_.filter(empty__generated_at__isnull=True)) == no_time
+        assert found(things_.filter(empty__generated_at__isnull=False)) == timed
+        assert found(things_.exclude(empty__generated_at__isnull=False)) == no_time
+        assert found(things_.exclude(empty__generated_at__isnull=True)) == timed
+        assert found(things_.exclude(empty__generated_at__year=2024)) == [*no_time, timed[0]]
+
+    def test_decode_agrees(self) -> None:
+        legacy, new = legacy_and_new_orders()
+        field = Order._meta.get_field("id")
+        assert isinstance(field, SnowflakeField)
+
+        assert [pk for pk in legacy + new if field.generated_at(pk) is None] == legacy
+
+    def test_through_a_foreign_key(self) -> None:
+        legacy_and_new_orders()
+        OrderLine.objects.bulk_create(
+            OrderLine(order_id=pk, product=str(pk)) for pk in (1, FIRST_ID - 1, FIRST_ID)
+        )
+
+        def products(**lookup: Any) -> list[str]:
+            lines = OrderLine.objects.filter(**lookup).order_by("order_id")
+            return list(lines.values_list("product", flat=True))
+
+        assert products(order__generated_at__year=2020) == [str(FIRST_ID)]
+        assert products(order__generated_at__isnull=True) == ["1", str(FIRST_ID - 1)]
+        assert products(order__id__generated_at__isnull=False) == [str(FIRST_ID)]
+
+    def test_sql_compares_the_raw_column(self) -> None:
+        pk = ORDER_ID
+
+        is_null = str(Order.objects.filter(id__generated_at__isnull=True).query)
+        not_null = str(Order.objects.filter(id__generated_at__isnull=False).query)
+        before = str(Order.objects.filter(id__generated_at__year__lte=2024).query)
+
+        assert is_null.endswith(f"WHERE ({pk} IS NULL OR {pk} < {FIRST_ID})")
+        assert not_null.endswith(f"WHERE ({pk} IS NOT NULL AND {pk} >= {FIRST_ID})")
+        high = LAYOUT.min_id_at(utc(2025, 1, 1))
+        assert before.endswith(f"WHERE ({pk} >= {FIRST_ID} AND {pk} < {high})")
+
+    def test_isnull_needs_a_boolean(self) -> None:
+        with pytest.raises(ValueError, match="isnull lookup must be True or False"):
+            list(Order.objects.filter(id__generated_at__isnull=1))
 
 
 class TestMisuse:

@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("rest_framework")
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.test.utils import isolate_apps
 from pytest_django import Settings
@@ -22,6 +23,7 @@ from rest_framework.schemas.openapi import AutoSchema
 from rest_framework.test import APIRequestFactory
 from rest_framework.utils.model_meta import RelationInfo
 
+from django_flakeid import conf
 from django_flakeid.fields import SnowflakeField
 from django_flakeid.layout import MAX_ID
 from django_flakeid.rest_framework import (
@@ -29,6 +31,7 @@ from django_flakeid.rest_framework import (
     SnowflakeIDField,
     SnowflakeModelSerializer,
 )
+from tests.autoapp.models import Author, Book, Comment, Entry, Series
 from tests.testapp.models import Article, Customer, ExternalRecord, Order, OrderLine, Tag
 
 ID = 913686285393227776
@@ -729,3 +732,201 @@ def test_openapi_describes_strings() -> None:
     assert properties["id"] == {"type": "string", "readOnly": True}
     assert properties["customer"]["type"] == "string"
     assert properties["tags"]["items"] == {"type": "string"}
+
+
+class AuthorSerializer(SnowflakeModelSerializer[Author]):
+    class Meta:
+        model = Author
+        fields = ("id", "name", "books", "co_written")
+
+
+class BookSerializer(SnowflakeModelSerializer[Book]):
+    class Meta:
+        model = Book
+        fields = ("id", "title", "author", "co_authors", "series")
+
+
+class NestedBookSerializer(SnowflakeModelSerializer[Book]):
+    class Meta:
+        model = Book
+        fields = ("id", "author", "co_authors")
+        depth = 1
+
+
+class EntrySerializer(SnowflakeModelSerializer[Entry]):
+    class Meta:
+        model = Entry
+        fields = ("id", "series", "book", "position")
+
+
+class CommentSerializer(SnowflakeModelSerializer[Comment]):
+    class Meta:
+        model = Comment
+        fields = ("id", "content_type", "object_id", "text")
+
+
+class BookList(generics.ListCreateAPIView[Book]):
+    queryset = Book.objects.order_by("pk")
+    serializer_class = BookSerializer
+
+
+def is_new_id(value: object) -> bool:
+    return isinstance(value, str) and int(value) >= conf.get_layout().min_snowflake_id
+
+
+@pytest.fixture
+def book() -> Book:
+    author, other = Author.objects.bulk_create([Author(name="Ada"), Author(name="Grace")])
+    book: Book = Book.objects.create(title="t", author=author)
+    book.co_authors.add(other)
+    return book
+
+
+class TestSnowflakeAutoField:
+    """A model keyed by SnowflakeAutoField, and relations to it, as for a SnowflakeField."""
+
+    def test_built_fields(self) -> None:
+        fields = BookSerializer().fields
+
+        key, author, co_authors, series = (
+            fields[name] for name in ("id", "author", "co_authors", "series")
+        )
+        assert isinstance(key, SnowflakeIDField)
+        assert key.read_only
+        assert isinstance(author, PrimaryKeyRelatedField)
+        assert isinstance(author.pk_field, SnowflakeIDField)
+        for many in (co_authors, series):
+            assert isinstance(many, ManyRelatedField)
+            assert isinstance(many.child_relation, PrimaryKeyRelatedField)
+            assert isinstance(many.child_relation.pk_field, SnowflakeIDField)
+        # DRF cannot write through a model of your own.
+        assert series.read_only
+
+    def test_unsaved_instance(self) -> None:
+        assert rendered(AuthorSerializer(Author(name="Ada")).data)["id"] is None
+
+    @pytest.mark.django_db
+    def test_key_from_before_snowflake_ids(self) -> None:
+        author = Author.objects.create(id=3, name="old")
+
+        assert rendered(AuthorSerializer(author).data) == {
+            "id": "3",
+            "name": "old",
+            "books": [],
+            "co_written": [],
+        }
+
+    @pytest.mark.django_db
+    def test_out(self, book: Book) -> None:
+        [other] = book.co_authors.all()
+
+        assert rendered(BookSerializer(book).data) == {
+            "id": str(book.pk),
+            "title": "t",
+            "author": str(book.author_id),
+            "co_authors": [str(other.pk)],
+            "series": [],
+        }
+        assert rendered(AuthorSerializer(other).data) == {
+            "id": str(other.pk),
+            "name": "Grace",
+            "books": [],
+            "co_written": [str(book.pk)],
+        }
+
+    @pytest.mark.django_db
+    def test_nested(self, book: Book) -> None:
+        data = rendered(NestedBookSerializer(book).data)
+
+        assert data["author"] == {"id": str(book.author_id), "name": "Ada"}
+        assert [author["id"] for author in data["co_authors"]] == [
+            str(pk) for pk in book.co_authors.values_list("pk", flat=True)
+        ]
+
+    @pytest.mark.django_db
+    def test_explicit_through_model(self, book: Book) -> None:
+        series = Series.objects.create(name="s")
+        series.books.add(book, through_defaults={"position": 2})
+        entry = Entry.objects.get()
+
+        assert rendered(BookSerializer(book).data)["series"] == [str(series.pk)]
+        assert rendered(EntrySerializer(entry).data) == {
+            "id": str(entry.pk),
+            "series": str(series.pk),
+            "book": str(book.pk),
+            "position": 2,
+        }
+
+    @pytest.mark.django_db
+    def test_in(self) -> None:
+        author, other = Author.objects.bulk_create([Author(name="Ada"), Author(name="Grace")])
+
+        serializer = BookSerializer(
+            data={"id": "12", "title": "t", "author": str(author.pk), "co_authors": [other.pk]}
+        )
+
+        assert serializer.is_valid(), serializer.errors
+        created = serializer.save()
+        assert created.pk != 12
+        assert created.author == author
+        assert list(created.co_authors.all()) == [other]
+        data = rendered(BookSerializer(created).data)
+        assert is_new_id(data["id"])
+        assert data["co_authors"] == [str(other.pk)]
+        [link] = Book.co_authors.through.objects.values_list("pk", flat=True)
+        assert is_new_id(str(link))
+
+    @pytest.mark.django_db
+    def test_unknown_and_bad_ids(self) -> None:
+        serializer = BookSerializer(data={"title": "t", "author": str(ID), "co_authors": ["x"]})
+
+        assert not serializer.is_valid()
+        assert serializer.errors["author"][0].code == "does_not_exist"
+        assert serializer.errors["co_authors"][0].code == "invalid"
+
+    @pytest.mark.django_db
+    def test_api_view(self) -> None:
+        author = Author.objects.create(name="Ada")
+        factory = APIRequestFactory()
+        body = {"title": "t", "author": str(author.pk), "co_authors": [str(author.pk)]}
+
+        created = BookList.as_view()(factory.post("/", body, format="json"))
+        listed = BookList.as_view()(factory.get("/"))
+
+        assert created.status_code == 201
+        book = Book.objects.get()
+        expected = {"id": str(book.pk), **body, "series": []}
+        assert json.loads(created.rendered_content) == expected
+        assert json.loads(listed.rendered_content) == [expected]
+
+    @pytest.mark.django_db
+    def test_generic_relation_object_id(self) -> None:
+        author = Author.objects.create(name="Ada")
+        content_type = ContentType.objects.get_for_model(Author)
+
+        serializer = CommentSerializer(
+            data={"content_type": content_type.pk, "object_id": str(author.pk), "text": "hi"}
+        )
+
+        assert serializer.is_valid(), serializer.errors
+        comment = serializer.save()
+        assert comment.content_object == author
+        data = rendered(CommentSerializer(comment).data)
+        assert data["object_id"] == str(author.pk)
+        assert data["content_type"] == content_type.pk
+        assert isinstance(CommentSerializer().fields["object_id"], SnowflakeIDField)
+
+    @pytest.mark.usefixtures("isolated_apps")
+    def test_a_plain_64_bit_object_id_is_a_number(self) -> None:
+        model = make_model("Tagged", object_id=models.PositiveBigIntegerField())
+
+        data = rendered(serializer_for(model)(model(object_id=ID)).data)
+
+        assert data["object_id"] == ID
+
+    def test_openapi(self) -> None:
+        properties = AutoSchema().map_serializer(BookSerializer())["properties"]
+
+        assert properties["id"] == {"type": "string", "readOnly": True}
+        assert properties["author"]["type"] == "string"
+        assert properties["co_authors"]["items"] == {"type": "string"}

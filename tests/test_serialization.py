@@ -22,6 +22,7 @@ from django_flakeid.serialization import (
     holds_snowflake_ids,
     model_to_json_dict,
 )
+from tests.autoapp.models import Author, Book, Comment, Entry, Note, Series
 from tests.testapp.models import (
     Article,
     Customer,
@@ -339,3 +340,132 @@ class TestModelToJSONDict:
         line = OrderLine(order=Order(), product="pen")
 
         assert model_to_json_dict(line)["id"] is None
+
+
+AUTO_THROUGH = Book.co_authors.through
+
+
+class TestSnowflakeAutoField:
+    """A model keyed by SnowflakeAutoField, and relations to it, as for a SnowflakeField."""
+
+    @pytest.mark.parametrize(
+        ("model", "name"),
+        [
+            (Author, "id"),
+            (Author, "books"),
+            (Author, "co_written"),
+            (Author, "comments"),
+            (Book, "author"),
+            (Book, "co_authors"),
+            (Book, "series"),
+            (AUTO_THROUGH, "id"),
+            (AUTO_THROUGH, "book"),
+            (AUTO_THROUGH, "author"),
+            (Series, "books"),
+            (Entry, "id"),
+            (Entry, "series"),
+            (Comment, "object_id"),
+            (Note, "id"),
+        ],
+    )
+    def test_holds_snowflake_ids(self, model: type[models.Model], name: str) -> None:
+        assert holds_snowflake_ids(model._meta.get_field(name))
+
+    @pytest.mark.parametrize(
+        ("model", "name"), [(Comment, "content_type"), (Comment, "text"), (Entry, "position")]
+    )
+    def test_other_fields(self, model: type[models.Model], name: str) -> None:
+        assert not holds_snowflake_ids(model._meta.get_field(name))
+
+    @pytest.mark.django_db
+    def test_model_to_json_dict(self) -> None:
+        author, other = Author.objects.bulk_create([Author(name="Ada"), Author(name="Grace")])
+        book = Book.objects.create(title="t", author=author)
+        book.co_authors.add(other)
+        link = AUTO_THROUGH.objects.get()
+
+        assert model_to_json_dict(book) == {
+            "id": str(book.pk),
+            "title": "t",
+            "author": str(author.pk),
+            "co_authors": [str(other.pk)],
+        }
+        assert model_to_json_dict(link) == {
+            "id": str(link.pk),
+            "book": str(book.pk),
+            "author": str(other.pk),
+        }
+
+    @pytest.mark.django_db
+    def test_explicit_through_model(self) -> None:
+        author = Author.objects.create(name="Ada")
+        book = Book.objects.create(title="t", author=author)
+        series = Series.objects.create(name="s")
+        series.books.add(book)
+        entry = Entry.objects.get()
+
+        assert model_to_json_dict(series)["books"] == [str(book.pk)]
+        assert model_to_json_dict(entry) == {
+            "id": str(entry.pk),
+            "series": str(series.pk),
+            "book": str(book.pk),
+            "position": 1,
+        }
+
+    def test_unsaved_instance_has_no_id(self) -> None:
+        assert model_to_json_dict(Note(text="hi")) == {"id": None, "text": "hi"}
+
+    def test_key_from_before_snowflake_ids(self) -> None:
+        assert model_to_json_dict(Author(id=3, name="old")) == {"id": "3", "name": "old"}
+
+    @pytest.mark.django_db
+    def test_generic_relation_object_id(self) -> None:
+        author = Author.objects.create(name="Ada")
+        comment = Comment.objects.create(content_object=author, text="hi")
+
+        data = model_to_json_dict(comment)
+
+        assert data["object_id"] == str(author.pk)
+        assert data["content_type"] == comment.content_type_id
+
+    @pytest.mark.usefixtures("isolated_apps")
+    def test_a_plain_64_bit_object_id_is_a_number(self) -> None:
+        # A PositiveBigIntegerField holds the ID just as well, but is not known as one:
+        # model_to_json_dict leaves it a number, which only SnowflakeJSONEncoder saves.
+        model = make_model("Tagged", object_id=models.PositiveBigIntegerField())
+
+        data = model_to_json_dict(model(object_id=ID))
+
+        assert data["object_id"] == ID
+        assert json.loads(dumps(data))["object_id"] == str(ID)
+        assert json.loads(json.dumps(data, cls=DjangoJSONEncoder))["object_id"] == ID
+
+    @pytest.mark.django_db
+    def test_dumpdata_format_round_trip(self) -> None:
+        author, other = Author.objects.bulk_create([Author(name="Ada"), Author(name="Grace")])
+        book = Book.objects.create(title="t", author=author)
+        book.co_authors.add(other)
+
+        text = serializers.serialize("json", [book], cls=SnowflakeJSONEncoder)
+
+        [record] = json.loads(text)
+        assert record["pk"] == str(book.pk)
+        assert record["fields"] == {
+            "title": "t",
+            "author": str(author.pk),
+            "co_authors": [str(other.pk)],
+        }
+        Book.objects.all().delete()
+        [restored] = serializers.deserialize("json", text)
+        restored.save()
+        copy = Book.objects.get()
+        assert (copy.pk, copy.author_id, list(copy.co_authors.all())) == (
+            book.pk,
+            author.pk,
+            [other],
+        )
+        # Loading over the row it came from updates it, as for an AutoField key.
+        Book.objects.update(title="changed")
+        [again] = serializers.deserialize("json", text)
+        again.save()
+        assert list(Book.objects.values_list("pk", "title")) == [(book.pk, "t")]

@@ -1,1 +1,1 @@
-"""The four tables of ``benchmarks/database.py``: one primary key scheme each."""
+"""The tables of ``benchmarks/database.py``: one primary key scheme each."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -49,9 +50,11 @@ TEMPLATES = [
     }
 ]
 
-# SQLite next to manage.py by default; EXAMPLE_DATABASE=postgresql serves the same shop from
-# the PostgreSQL server on 127.0.0.1 (database EXAMPLE_DATABASE_NAME, user postgres).
-if os.environ.get("EXAMPLE_DATABASE", "sqlite") == "postgresql":
+# SQLite next to manage.py by default; EXAMPLE_DATABASE=postgresql or mariadb serves the same
+# shop from the server on 127.0.0.1 (database EXAMPLE_DATABASE_NAME, user postgres or root).
+_database = os.environ.get("EXAMPLE_DATABASE", "sqlite")
+DATABASES: dict[str, dict[str, Any]]
+if _database == "postgresql":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
@@ -59,6 +62,17 @@ if os.environ.get("EXAMPLE_DATABASE", "sqlite") == "postgresql":
             "PORT": os.environ.get("PGPORT", "5432"),
             "USER": os.environ.get("PGUSER", "postgres"),
             "NAME": os.environ.get("EXAMPLE_DATABASE_NAME", "example"),
+        }
+    }
+elif _database == "mariadb":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("MYSQL_TCP_PORT", "3306"),
+            "USER": "root",
+            "NAME": os.environ.get("EXAMPLE_DATABASE_NAME", "example"),
+            "OPTIONS": {"charset": "utf8mb4"},
         }
     }
 else:
@@ -69,6 +83,9 @@ else:
         }
     }
 
+# What startapp's project template sets. The shop's own models still get Snowflake keys: its
+# ShopConfig names SnowflakeAutoField (shop/apps.py). example/settings_auto.py shows the
+# one-setting way instead.
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "Europe/Paris"

@@ -5,17 +5,16 @@ from typing import TYPE_CHECKING, ClassVar
 
 from django.db import models
 
-from django_flakeid.fields import SnowflakeField
-
 if TYPE_CHECKING:
     from django.db.models.fields.related_descriptors import RelatedManager
 
-# The managers and the reverse relation are spelled out for type checkers, which analyse this
-# project with the test settings, where this app is not installed.
+# No model declares a key: each gets the app's default auto field, SnowflakeAutoField, named
+# by ShopConfig or by DEFAULT_AUTO_FIELD (see apps.py). The managers and the reverse relation
+# are spelled out for type checkers, which analyse this project with the test settings, where
+# this app is not installed.
 
 
 class Customer(models.Model):
-    id = SnowflakeField(primary_key=True)
     name = models.CharField(max_length=100)
     email = models.EmailField(unique=True)
 
@@ -26,7 +25,6 @@ class Customer(models.Model):
 
 
 class Tag(models.Model):
-    id = SnowflakeField(primary_key=True)
     name = models.CharField(max_length=50, unique=True)
 
     objects: ClassVar[models.Manager[Tag]] = models.Manager()
@@ -36,7 +34,6 @@ class Tag(models.Model):
 
 
 class Order(models.Model):
-    id = SnowflakeField(primary_key=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
     tags = models.ManyToManyField(Tag, blank=True, related_name="orders")
 
@@ -57,7 +54,6 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
-    id = SnowflakeField(primary_key=True)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     product = models.CharField(max_length=100)
     quantity = models.PositiveIntegerField(default=1)

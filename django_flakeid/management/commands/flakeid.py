@@ -7,17 +7,22 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.apps import AppConfig, apps
+from django.conf import global_settings, settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
+from django.db import DatabaseError, models
+from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
 
 from ... import conf
 from ...errors import FlakeIDError
+from ...fields import SnowflakeField
 from ...hostclaim import held_on_host
 from ...layout import MAX_ID, WIDTH_NAMES, DecodedID, Layout
 from ...presets import ALL_PRESETS
 from ...timefmt import ms_to_iso
 from ..backfill_cli import add_backfill_parser, run_backfill
+from ..rekey_cli import add_rekey_parser, run_rekey
 
 if TYPE_CHECKING:
     from ...models import NodeLease
@@ -41,13 +46,15 @@ class Command(BaseCommand):
             dest="subcommand",
             required=True,
             title="subcommands",
-            metavar="{decode,generate,info,leases,backfill}",
+            metavar="{decode,generate,info,leases,backfill,rekey}",
         )
 
         decode = subcommands.add_parser(
             "decode",
             help="Show the time, datacenter, machine and sequence in each ID.",
-            description="Show the time, datacenter, machine and sequence in each ID.",
+            description="Show the time, datacenter, machine and sequence in each ID. A value "
+            "below the layout's first Snowflake ID is an integer key from before Snowflake IDs "
+            "(a legacy key): it holds none of them.",
         )
         decode.add_argument("ids", nargs="+", metavar="id", help="An ID, e.g. 4327518543572992001.")
         self.add_format_argument(decode)
@@ -81,7 +88,8 @@ class Command(BaseCommand):
         info = subcommands.add_parser(
             "info",
             help="Show the layout, node identity and capacity in effect.",
-            description="Show the layout, node identity (and where it came from) and capacity.",
+            description="Show the layout, node identity (and where it came from) and capacity, "
+            "and the installed apps whose models get another auto field than Snowflake's.",
         )
         self.add_format_argument(info)
 
@@ -97,6 +105,7 @@ class Command(BaseCommand):
         self.add_format_argument(leases)
 
         add_backfill_parser(subcommands)
+        add_rekey_parser(subcommands)
 
     def add_format_argument(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -116,17 +125,34 @@ class Command(BaseCommand):
             self.leases(options)
         elif subcommand == "backfill":
             self.backfill(options)
+        elif subcommand == "rekey":
+            run_rekey(self, options)
         else:
             self.info(options)
 
     def decode(self, options: dict[str, Any]) -> None:
         layout = self.layout_from(options)
         decoded = [layout.decode(_parse_id(text)) for text in options["ids"]]
+        # The boundary is the one of the layout the IDs are read with, options included.
+        legacy = {item.raw for item in decoded if item.raw < layout.min_snowflake_id}
         if options["format"] == "json":
-            self.write_json([_decoded_as_dict(item) for item in decoded])
+            self.write_json(
+                [
+                    {"id": item.raw, "legacy": True}
+                    if item.raw in legacy
+                    else _decoded_as_dict(item)
+                    for item in decoded
+                ]
+            )
             return
         blocks = []
         for item in decoded:
+            if item.raw in legacy:
+                blocks.append(
+                    f"{item.raw}\n  legacy key    an integer key from before Snowflake IDs "
+                    f"(they start at {layout.min_snowflake_id}): it holds no time"
+                )
+                continue
             local = _local_time(item)
             blocks.append(
                 "\n".join(
@@ -189,6 +215,7 @@ class Command(BaseCommand):
         layout, node, epoch = config.layout, config.node, config.epoch_ms
         capacity = layout.capacity()
         claims = self.claims(config)
+        others = _other_auto_fields()
         if options["format"] == "json":
             self.write_json(
                 {
@@ -211,6 +238,8 @@ class Command(BaseCommand):
                         "runs_out_ms": capacity.runs_out_ms,
                         "runs_out_at": capacity.runs_out_at,
                     },
+                    "default_auto_field": settings.DEFAULT_AUTO_FIELD,
+                    "other_auto_fields": others,
                 }
             )
             return
@@ -233,6 +262,14 @@ class Command(BaseCommand):
                     f"({_count(capacity.total_nodes, 'node')}), "
                     f"{capacity.ids_per_sec_per_node:,} IDs/s per node",
                     f"Runs out    {capacity.runs_out_at}",
+                    f"Auto field  {settings.DEFAULT_AUTO_FIELD} ("
+                    + (
+                        "Django's default"
+                        if settings.DEFAULT_AUTO_FIELD == global_settings.DEFAULT_AUTO_FIELD
+                        else "setting DEFAULT_AUTO_FIELD"
+                    )
+                    + ")",
+                    f"Other keys  {_describe_other_auto_fields(others)}",
                 )
             )
         )
@@ -331,6 +368,77 @@ def _describe_claims(claims: list[dict[str, Any]], mode: str) -> str:
         return f"none {where}"
     listed = ", ".join(f"{claim['machine_id']} ({claim['holder']})" for claim in claims)
     return f"{where}: {listed}"
+
+
+def _other_auto_fields() -> list[dict[str, Any]]:
+    """The apps with models whose auto-created key is another auto field than Snowflake's."""
+    found = []
+    for config in apps.get_app_configs():
+        count = sum(
+            1 for model in config.get_models(include_auto_created=True) if _keeps_other_key(model)
+        )
+        if count:
+            path, source = _default_auto_field(config)
+            found.append(
+                {
+                    "app": config.label,
+                    "auto_field": path,
+                    "source": source,
+                    "models": count,
+                    # Their migrations create the tables with this key: a project cannot
+                    # change it.
+                    "django_contrib": config.name.startswith("django.contrib."),
+                }
+            )
+    return found
+
+
+def _keeps_other_key(model: type[models.Model]) -> bool:
+    opts = model._meta
+    key = opts.pk
+    # A proxy shares its table, and a child of multi-table inheritance keys on its parent.
+    return (
+        not opts.proxy
+        and key is not None
+        and key.auto_created
+        and isinstance(key, AutoFieldMixin)
+        and not isinstance(key, SnowflakeField)
+    )
+
+
+def _default_auto_field(config: AppConfig) -> tuple[str, str]:
+    """The auto field an app's models get, and where it is set, as Django chooses it."""
+    for klass in type(config).__mro__:
+        if klass is AppConfig:
+            break
+        if "default_auto_field" in vars(klass):
+            return (
+                str(vars(klass)["default_auto_field"]),
+                f"{klass.__module__}.{klass.__qualname__}.default_auto_field",
+            )
+    return settings.DEFAULT_AUTO_FIELD, "DEFAULT_AUTO_FIELD"
+
+
+def _describe_other_auto_fields(others: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{other['app']}: {_count(other['models'], 'model')} with {other['auto_field']} "
+        f"({other['source']})"
+        for other in others
+        if not other["django_contrib"]
+    ]
+    # Listed apart and grouped: they are in every project and nothing there is to be done.
+    kept: dict[str, list[dict[str, Any]]] = {}
+    for other in others:
+        if other["django_contrib"]:
+            kept.setdefault(other["auto_field"], []).append(other)
+    for path, group in kept.items():
+        labels = ", ".join(other["app"] for other in group)
+        total = sum(other["models"] for other in group)
+        lines.append(
+            f"{labels}: {_count(total, 'model')} with {path} "
+            "(Django's own apps; their migrations fix it)"
+        )
+    return "\n            ".join(lines) or "none"
 
 
 def _configured(getter: Callable[[], _T]) -> _T:

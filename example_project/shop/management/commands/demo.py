@@ -33,6 +33,7 @@ class Command(BaseCommand):
             f"{generator.datacenter_id} ({datacenter.describe()}), machine "
             f"{generator.machine_id} ({machine.describe()}{how})"
         )
+        self.stdout.write(f"Keys: {key_source()}")
 
         with transaction.atomic():
             new_rows = self.create_sample_data()
@@ -75,6 +76,15 @@ class Command(BaseCommand):
         )
         new_rows.extend((line, str(line)) for line in lines)
         return new_rows
+
+
+def key_source() -> str:
+    """The shop's key field, and whether its app config or the project's setting chose it."""
+    app_config = Order._meta.app_config
+    field = type(Order._meta.pk).__name__
+    if "default_auto_field" in vars(type(app_config)):
+        return f"{field}, from {type(app_config).__name__}.default_auto_field"
+    return f"{field}, from settings.DEFAULT_AUTO_FIELD"
 
 
 def describe(row: models.Model, text: str) -> str:
