@@ -38,3 +38,17 @@ class DjangoFlakeIDConfig(AppConfig):
         # On every ForeignKey: order__generated_at then filters on the key a line points to,
         # without a join; RelatedGeneratedAt refuses a ForeignKey to anything but a Snowflake key.
         ForeignKey.register_lookup(RelatedGeneratedAt)
+        _register_openapi_extensions()
+
+
+def _register_openapi_extensions() -> None:
+    # drf-spectacular finds extensions by their class definitions, so importing the module is
+    # the registration; a project without drf-spectacular imports nothing more.
+    try:
+        import drf_spectacular  # noqa: F401
+    except ImportError:
+        return
+    try:
+        from . import openapi  # noqa: F401
+    except ImportError:  # drf-spectacular without Django REST framework: nothing to describe
+        return

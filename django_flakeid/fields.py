@@ -170,6 +170,14 @@ def _instance_generated_at(
     return field.generated_at(getattr(instance, field.attname))
 
 
+def unsaved_key() -> None:
+    """The default of a :class:`SnowflakeAutoField`: no key until ``save()`` makes one.
+
+    Migrations never record it, but it must not move while a project may import it.
+    """
+    return None
+
+
 class SnowflakeAutoField(SnowflakeField[_ST_contra, _GT_co], _BigAutoField[_ST_contra, _GT_co]):
     """An auto field whose values are Snowflake IDs, for ``DEFAULT_AUTO_FIELD``.
 
@@ -186,10 +194,17 @@ class SnowflakeAutoField(SnowflakeField[_ST_contra, _GT_co], _BigAutoField[_ST_c
     if not TYPE_CHECKING:
 
         def __init__(self, *args, **kwargs):
+            # A default that gives nothing: save() then INSERTs at once, rather than try an
+            # UPDATE of the new key first, while an unsaved instance keeps pk None. Code that
+            # reads field.default (forms, schema generators) finds a callable giving None.
+            kwargs.setdefault("default", unsaved_key)
             models.BigAutoField.__init__(self, *args, **kwargs)
 
     def deconstruct(self) -> tuple[str, str, Any, dict[str, Any]]:
-        return models.BigAutoField.deconstruct(self)
+        name, path, args, kwargs = models.BigAutoField.deconstruct(self)
+        if kwargs.get("default") is unsaved_key:
+            del kwargs["default"]
+        return name, path, args, kwargs
 
     def contribute_to_class(  # type: ignore[override]
         self, cls: type[models.Model], name: str, private_only: bool = False
@@ -238,10 +253,6 @@ class SnowflakeAutoField(SnowflakeField[_ST_contra, _GT_co], _BigAutoField[_ST_c
         except ImportError:
             return False
         return not (isinstance(running, type) and issubclass(running, SnowflakeAutoField))
-
-    def has_default(self) -> bool:
-        # Makes save() INSERT at once, rather than try an UPDATE of the new key first.
-        return True
 
     def get_default(self) -> Any:
         return None

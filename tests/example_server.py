@@ -3,8 +3,8 @@
 ``serve_example(folder)`` keeps everything in ``folder``: a new SQLite database, the node lock
 folder and the server's log. Orders made by ``manage.py demo`` are from today; older ones are
 added with IDs stamped days, months and a year back, so that the date filter and the drill-down
-have something to tell apart. Used by ``tests/test_browser.py`` and
-``scripts/admin_screenshots.py``.
+have something to tell apart. Used by ``tests/test_browser.py``,
+``tests/test_example_project.py`` (the APIs) and ``scripts/admin_screenshots.py``.
 """
 
 from __future__ import annotations
@@ -96,6 +96,8 @@ class ExampleServer:
     orders_past_week: int
     orders: int
     log: Path
+    #: The shop's SQLite file, to compare what the APIs answer with what is stored.
+    database: Path
 
     def log_in(self, page: Page) -> None:
         """Sign ``page`` in to the admin through its login form."""
@@ -193,6 +195,7 @@ def serve_example(folder: Path) -> Iterator[ExampleServer]:
             orders_past_week=DEMO_RUNS + PAST_WEEK,
             orders=DEMO_RUNS + len(HISTORY),
             log=log,
+            database=Path(env["EXAMPLE_DATABASE_NAME"]),
         )
     finally:
         # Ctrl+C rather than a kill: the server exits through its atexit hooks, which lets a

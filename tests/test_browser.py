@@ -1,5 +1,6 @@
-"""The example shop's admin in a real Chromium: the decoded time column, the date filters and
-the Snowflake ID panel, as someone signed in sees and uses them.
+"""The example shop in a real Chromium: the admin's decoded time column, date filters and
+Snowflake ID panel, as someone signed in sees and uses them; and the Swagger UI pages of its APIs,
+served from the project's own static files, through which an order's ID comes back exact.
 
 The shop runs in its own ``runserver`` process on its own SQLite file (tests/example_server.py),
 so nothing here touches the test database.
@@ -9,9 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 import zoneinfo
 from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -194,3 +199,195 @@ def test_change_page_shows_the_decoded_id(page: Page) -> None:
     expect(cells.nth(2)).to_have_text("1")
     expect(cells.nth(3)).to_have_text(str(decoded.machine_id))
     expect(cells.nth(4)).to_have_text(str(decoded.sequence))
+
+
+@dataclass(frozen=True)
+class SwaggerPage:
+    """A Swagger UI page of the shop's APIs."""
+
+    path: str
+    #: The API's list of orders, which a POST adds to.
+    orders: str
+    #: The operation that reads one order, as the page's deep links name it: tag/operation ID.
+    operation: str
+    #: The name of that operation's ID parameter.
+    parameter: str
+    title: str
+    packages: tuple[str, ...]
+
+
+SWAGGER_PAGES = [
+    pytest.param(
+        SwaggerPage(
+            "/api/rest/docs/",
+            "/api/rest/orders/",
+            "orders/orders_retrieve",
+            "id",
+            "Example shop",
+            ("rest_framework", "drf_spectacular", "drf_spectacular_sidecar"),
+        ),
+        id="drf-spectacular",
+    ),
+    pytest.param(
+        SwaggerPage(
+            "/api/ninja/docs",
+            "/api/ninja/orders",
+            "orders/shop_ninja_api_get_order",
+            "order_id",
+            "Example shop (Django Ninja)",
+            ("ninja",),
+        ),
+        id="ninja",
+    ),
+]
+
+
+def skip_unless_installed(swagger: SwaggerPage) -> None:
+    missing = [package for package in swagger.packages if find_spec(package) is None]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)} (pip install -e '.[spectacular,ninja]')")
+
+
+def far_order_id(server: ExampleServer) -> int:
+    """An order's ID that a JavaScript number would round: odd, above 2**53."""
+    conn = sqlite3.connect(server.database)
+    try:
+        ids = [int(pk) for (pk,) in conn.execute("SELECT id FROM shop_order ORDER BY id")]
+    finally:
+        conn.close()
+    return next(pk for pk in ids if int(float(pk)) != pk)
+
+
+def open_swagger(browser: Browser, server: ExampleServer, docs: str) -> tuple[Page, list[str]]:
+    """A page on ``docs``, signed out, with every address it asked for.
+
+    Requests to any other host are refused on the spot, so that a page that needs a CDN fails
+    here as it would behind a firewall, instead of waiting for a network that is not there.
+    """
+    context = new_context(browser, server)
+    asked: list[str] = []
+    context.on("request", lambda request: asked.append(request.url))
+    origin = re.escape(server.url)
+    context.route(re.compile(rf"^(?!{origin}/)"), lambda route: route.abort())
+    page = context.new_page()
+    failed: list[str] = []
+    page.on("response", lambda response: failed.append(response.url) if not response.ok else None)
+    # Returns once the page's scripts and styles are loaded, or refused.
+    page.goto(docs)
+    assert [url for url in asked if not url.startswith(f"{server.url}/")] == []
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    assert failed == []
+    return page, asked
+
+
+@pytest.mark.parametrize("swagger", SWAGGER_PAGES)
+def test_swagger_ui_renders_from_the_projects_own_assets(
+    browser: Browser, server: ExampleServer, swagger: SwaggerPage
+) -> None:
+    skip_unless_installed(swagger)
+
+    page, asked = open_swagger(browser, server, swagger.path)
+
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text(swagger.title)
+    expect(page.locator(".opblock-tag", has_text="orders")).to_be_visible()
+    assert [url for url in asked if not url.startswith(f"{server.url}/")] == []
+    scripts = [url for url in asked if url.endswith(".js")]
+    assert any(urlsplit(url).path.startswith("/static/") for url in scripts), scripts
+    page.context.close()
+
+
+# Run in the page: the order as JavaScript reads the API's answer, and what the same digits
+# would become as a JSON number.
+READ_ORDER = """
+async ([url, expected]) => {
+  const response = await fetch(url, {headers: {Accept: "application/json"}});
+  const order = JSON.parse(await response.text());
+  const asNumber = JSON.parse(`{"id": ${order.id}}`).id;
+  return {
+    status: response.status,
+    type: typeof order.id,
+    id: order.id,
+    exact: BigInt(order.id) === BigInt(expected),
+    numberExact: BigInt(asNumber) === BigInt(expected),
+    numberShown: String(asNumber),
+  };
+}
+"""
+
+
+@pytest.mark.parametrize("swagger", SWAGGER_PAGES)
+def test_an_order_id_round_trips_exactly_through_swagger_ui(
+    browser: Browser, server: ExampleServer, swagger: SwaggerPage
+) -> None:
+    skip_unless_installed(swagger)
+    order_id = str(far_order_id(server))
+    page, _asked = open_swagger(browser, server, f"{swagger.path}#/{swagger.operation}")
+    block = page.locator(f"#operations-{swagger.operation.replace('/', '-')}")
+    expect(block.locator(".opblock-body")).to_be_visible()
+
+    block.get_by_role("button", name="Try it out").click()
+    block.locator(f"input[placeholder={swagger.parameter}]").fill(order_id)
+    block.get_by_role("button", name="Execute").click()
+
+    live = block.locator(".live-responses-table .response")
+    expect(live.locator(".response-col_status")).to_have_text("200")
+    shown = live.locator(".response-col_description pre").first.inner_text()
+    assert f'"id": "{order_id}"' in shown
+    request_url = block.locator(".request-url pre").inner_text()
+    assert urlsplit(request_url).path.rstrip("/").endswith(f"/{order_id}")
+
+    read: dict[str, Any] = page.evaluate(READ_ORDER, [request_url, order_id])
+
+    assert read["status"] == 200
+    # A string, equal to the ID in the database digit for digit...
+    assert (read["type"], read["id"], read["exact"]) == ("string", order_id, True)
+    # ...which the same digits as a JSON number would not have been.
+    assert read["numberExact"] is False
+    assert read["numberShown"] != order_id
+    page.context.close()
+
+
+# Run in the page: a new order for the customer of an existing one, both IDs as the page got
+# them from the API, never through a JavaScript number.
+CREATE_ORDER = """
+async ([orders, existing]) => {
+  const headers = {Accept: "application/json", "Content-Type": "application/json"};
+  const order = await (await fetch(existing, {headers})).json();
+  const body = JSON.stringify({customer: order.customer, tags: order.tags});
+  const response = await fetch(orders, {method: "POST", headers, body});
+  const created = await response.json();
+  return {status: response.status, customer: order.customer, created};
+}
+"""
+
+
+@pytest.mark.parametrize("swagger", SWAGGER_PAGES)
+def test_an_order_created_from_the_page_is_stored_under_the_id_it_answers(
+    browser: Browser, server: ExampleServer, swagger: SwaggerPage
+) -> None:
+    skip_unless_installed(swagger)
+    existing = far_order_id(server)
+    page, _asked = open_swagger(browser, server, swagger.path)
+    trailing = "/" if swagger.orders.endswith("/") else ""
+
+    made: dict[str, Any] = page.evaluate(
+        CREATE_ORDER, [swagger.orders, f"{swagger.orders.rstrip('/')}/{existing}{trailing}"]
+    )
+
+    assert made["status"] == 201, made
+    created = made["created"]
+    assert isinstance(created["id"], str)
+    assert created["customer"] == made["customer"]
+    conn = sqlite3.connect(server.database)
+    try:
+        rows = conn.execute(
+            "SELECT customer_id FROM shop_order WHERE id = ?", (int(created["id"]),)
+        ).fetchall()
+        # The admin's tests count the orders of the day.
+        with conn:
+            conn.execute("DELETE FROM shop_order_tags WHERE order_id = ?", (int(created["id"]),))
+            conn.execute("DELETE FROM shop_order WHERE id = ?", (int(created["id"]),))
+    finally:
+        conn.close()
+    assert rows == [(int(made["customer"]),)]
+    page.context.close()

@@ -6,19 +6,24 @@ import os
 import re
 import subprocess
 import sys
+from contextlib import nullcontext
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import global_settings
-from django.core.management import call_command
+from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 from django.test import override_settings
 
 from django_flakeid import conf
-from django_flakeid.layout import Layout
+from django_flakeid.errors import FlakeIDError
+from django_flakeid.layout import MAX_ID, Layout
+from django_flakeid.management.commands.flakeid import GENERATE_BATCH
 from tests.testapp.models import LegacyEvent
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Stamped 2024-03-05T06:07:08.009Z by datacenter 1, machine 7 (tests.settings), sequence 2.
 ORDER_ID = 552733887206420482
@@ -39,6 +44,62 @@ def fails(*args: str) -> str:
     with pytest.raises(CommandError) as excinfo:
         run(*args)
     return str(excinfo.value)
+
+
+def command_line_environ() -> dict[str, str]:
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+
+
+# Runs the command given in its arguments, then reports the process's own peak memory.
+PEAK_MEMORY = """
+import resource, sys
+from django.core.management import execute_from_command_line
+execute_from_command_line(["manage.py", "flakeid", *sys.argv[1:]])
+sys.stdout.flush()
+print("peak", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def generate_in_a_process(count: int, output: Path) -> int:
+    """The peak memory, in bytes, of a new process writing ``count`` IDs in JSON to output."""
+    with output.open("w") as stdout:
+        result = subprocess.run(
+            [sys.executable, "-c", PEAK_MEMORY, "generate", f"-n{count}", "--format=json"],
+            cwd=ROOT,
+            env=command_line_environ(),
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+    # Coverage, when it measures the process, may warn on stderr before the line we want.
+    peak = re.search(r"^peak ([0-9]+)$", result.stderr, re.MULTILINE)
+    assert peak, result.stderr
+    # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
+    return int(peak[1]) * (1 if sys.platform == "darwin" else 1024)
+
+
+def scan_json_ids(path: Path) -> int:
+    """Check the JSON array of ID strings at path line by line, in constant memory; its length.
+
+    It accepts only what json.dumps(ids, indent=2) writes for increasing ID strings.
+    """
+    with path.open() as lines:
+        assert next(lines) == "[\n"
+        previous, count, closed = -1, 0, False
+        for line in lines:
+            assert not closed, "the array goes on after its last item"
+            match = re.fullmatch(r'  "([0-9]+)"(,?)\n', line)
+            assert match, line
+            number = int(match[1])
+            assert str(number) == match[1]
+            assert number > previous
+            previous, count, closed = number, count + 1, not match[2]
+            if closed:
+                break
+        assert next(lines) == "]\n"
+        assert next(lines, None) is None
+    return count
 
 
 class TestDecode:
@@ -77,7 +138,7 @@ class TestDecode:
 
         assert json.loads(output) == [
             {
-                "id": ORDER_ID,
+                "id": str(ORDER_ID),
                 "timestamp_ms": 1709618828009,
                 "generated_at": "2024-03-05T06:07:08.009Z",
                 "local_time": "2024-03-05T06:07:08.009+00:00",
@@ -91,6 +152,8 @@ class TestDecode:
         output = run("decode", str(MINIMAL_ID), "--preset", "minimal", "--format", "json")
 
         [decoded] = json.loads(output)
+        # A string below 2**53 too: a script reads every ID the same way.
+        assert decoded["id"] == str(MINIMAL_ID)
         assert decoded["generated_at"] == "2024-03-05T06:07:08.009Z"
         assert (decoded["datacenter_id"], decoded["machine_id"], decoded["sequence"]) == (0, 0, 5)
 
@@ -170,7 +233,7 @@ class TestDecode:
 
     def test_leading_zeros(self) -> None:
         padded = "0" * 5000 + str(ORDER_ID)
-        assert json.loads(run("decode", padded, "--format", "json"))[0]["id"] == ORDER_ID
+        assert json.loads(run("decode", padded, "--format", "json"))[0]["id"] == str(ORDER_ID)
 
     def test_unknown_preset(self) -> None:
         assert fails("decode", "1", "--preset", "twiter") == (
@@ -227,7 +290,7 @@ class TestDecodeLegacyKeys:
         output = run("decode", "42", str(ORDER_ID), "--format", "json")
 
         legacy, snowflake = json.loads(output)
-        assert legacy == {"id": 42, "legacy": True}
+        assert legacy == {"id": "42", "legacy": True}
         assert snowflake["generated_at"] == "2024-03-05T06:07:08.009Z"
         assert "legacy" not in snowflake
 
@@ -247,7 +310,7 @@ class TestDecodeLegacyKeys:
         first = 86_400_000 << 22
 
         assert json.loads(run("decode", str(first - 1), "--epoch-ms=0", "--format=json")) == [
-            {"id": first - 1, "legacy": True}
+            {"id": str(first - 1), "legacy": True}
         ]
         [decoded] = json.loads(run("decode", str(first), "--epoch-ms=0", "--format=json"))
         assert decoded["generated_at"] == "1970-01-02T00:00:00.000Z"
@@ -269,10 +332,76 @@ class TestGenerate:
         assert ids == sorted(set(ids))
 
     def test_json(self) -> None:
-        ids = json.loads(run("generate", "--count=3", "--format=json"))
+        output = run("generate", "--count=3", "--format=json")
 
-        assert len(ids) == 3
-        assert all(isinstance(uid, int) for uid in ids)
+        ids = json.loads(output)
+        assert [type(uid) for uid in ids] == [str, str, str]
+        assert output == json.dumps(ids, indent=2) + "\n"
+        decoded = conf.get_layout().decode(int(ids[0]))
+        assert (decoded.datacenter_id, decoded.machine_id) == (1, 7)
+
+    @pytest.mark.parametrize("count", [GENERATE_BATCH, GENERATE_BATCH * 2 + 3])
+    def test_json_across_batches(self, count: int) -> None:
+        output = run("generate", f"--count={count}", "--format=json")
+
+        ids = json.loads(output)
+        assert output == json.dumps(ids, indent=2) + "\n"
+        numbers = [int(uid) for uid in ids]
+        assert [str(number) for number in numbers] == ids
+        assert numbers == sorted(set(numbers))
+        assert len(numbers) == count
+
+    def test_text_across_batches(self) -> None:
+        output = run("generate", f"-n{GENERATE_BATCH + 1}")
+
+        numbers = [int(line) for line in output.splitlines()]
+        assert output == "".join(f"{number}\n" for number in numbers)
+        assert numbers == sorted(set(numbers))
+        assert len(numbers) == GENERATE_BATCH + 1
+
+    def test_asks_the_generator_for_bounded_batches(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        generator = conf.get_generator()
+        make = generator.next_ids
+        asked: list[int] = []
+
+        def next_ids(count: int) -> list[int]:
+            asked.append(count)
+            return make(count)
+
+        monkeypatch.setattr(generator, "next_ids", next_ids)
+        lines = run("generate", f"--count={GENERATE_BATCH * 3 + 1}").splitlines()
+
+        assert asked == [GENERATE_BATCH, GENERATE_BATCH, GENERATE_BATCH, 1]
+        assert len(lines) == GENERATE_BATCH * 3 + 1
+
+    def test_memory_does_not_grow_with_the_count(self, tmp_path: Path) -> None:
+        pytest.importorskip("resource", reason="peak memory is read with the resource module")
+        small = generate_in_a_process(1_000, tmp_path / "small.json")
+        large = generate_in_a_process(1_000_000, tmp_path / "large.json")
+
+        # A list of a million IDs takes 40 MB, their JSON text 24 MB more.
+        assert large - small < 16 * 2**20
+        ids = json.loads((tmp_path / "small.json").read_text())
+        assert [str(int(uid)) for uid in ids] == ids
+        assert scan_json_ids(tmp_path / "large.json") == 1_000_000
+
+    def test_an_error_between_batches(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        generator = conf.get_generator()
+        make = generator.next_ids
+        calls: list[int] = []
+
+        def next_ids(count: int) -> list[int]:
+            if calls:
+                raise FlakeIDError("the clock went back 9 s")
+            calls.append(count)
+            return make(count)
+
+        monkeypatch.setattr(generator, "next_ids", next_ids)
+        stdout = StringIO()
+        with pytest.raises(CommandError, match=r"^the clock went back 9 s$"):
+            call_command("flakeid", "generate", f"-n{GENERATE_BATCH + 1}", stdout=stdout)
+
+        assert len(stdout.getvalue().splitlines()) == GENERATE_BATCH
 
     @pytest.mark.parametrize("count", ["0", "-2"])
     def test_count_below_one(self, count: str) -> None:
@@ -398,7 +527,7 @@ class TestInfo:
                 "machines_per_datacenter": 32,
                 "nodes": 1024,
                 "ids_per_second_per_node": 4096000,
-                "runs_out_ms": 3776860055551,
+                "runs_out_ms": "3776860055551",
                 "runs_out_at": "2089-09-06T15:47:35.551Z",
             },
             "default_auto_field": "django_flakeid.fields.SnowflakeAutoField",
@@ -685,6 +814,80 @@ class TestInfoClaims:
         assert message.endswith("); run 'manage.py migrate django_flakeid'.")
 
 
+# The largest integer a JSON number keeps through jq or JavaScript, which read doubles.
+MAX_SAFE_INTEGER = 2**53 - 1
+# A lone 62-bit sequence: the sequence and the IDs per second of a node are beyond 2**53.
+HUGE_SEQUENCE = {
+    "timestamp_bits": 1,
+    "datacenter_bits": 0,
+    "machine_bits": 0,
+    "sequence_bits": 62,
+}
+
+
+def json_integers(output: str) -> list[int]:
+    """Every integer output writes as a JSON number; the data must read the same as doubles."""
+    found: list[int] = []
+
+    def exact(text: str) -> int:
+        found.append(int(text))
+        return int(text)
+
+    assert json.loads(output, parse_int=float) == json.loads(output, parse_int=exact)
+    return found
+
+
+class TestNoJSONNumberJavaScriptWouldRound:
+    @pytest.mark.parametrize(
+        ("flakeid", "args"),
+        [
+            pytest.param(None, ("decode", str(ORDER_ID), "42", str(MAX_ID)), id="decode"),
+            # Timestamps of the year 287396 and later.
+            pytest.param(None, ("decode", str(MAX_ID), "--preset=minimal"), id="decode-far-future"),
+            pytest.param(
+                None,
+                (
+                    "decode",
+                    str(MAX_ID),
+                    *(f"--{k.replace('_', '-')}={v}" for k, v in HUGE_SEQUENCE.items()),
+                ),
+                id="decode-huge-sequence",
+            ),
+            pytest.param(None, ("generate", "-n3"), id="generate"),
+            pytest.param(None, ("info",), id="info"),
+            pytest.param({"preset": "minimal"}, ("info",), id="info-minimal"),
+            pytest.param({**HUGE_SEQUENCE, "machine_id": 0}, ("info",), id="info-huge-sequence"),
+        ],
+    )
+    def test_no_number_above_2_to_the_53(
+        self, flakeid: dict[str, Any] | None, args: tuple[str, ...]
+    ) -> None:
+        with override_settings(FLAKEID=flakeid) if flakeid else nullcontext():
+            output = run(*args, "--format=json")
+
+        assert all(abs(number) <= MAX_SAFE_INTEGER for number in json_integers(output))
+
+    @pytest.mark.usefixtures("lease_table")
+    def test_leases(self) -> None:
+        with override_settings(FLAKEID={"datacenter_id": 6, "machine_id": "lease"}):
+            conf.get_running()
+            output = run("leases", "--all", "--format", "json")
+
+        numbers = json_integers(output)
+        assert os.getpid() in numbers
+        assert all(abs(number) <= MAX_SAFE_INTEGER for number in numbers)
+
+    def test_big_integers_that_are_not_ids_become_strings(self) -> None:
+        [decoded] = json.loads(run("decode", str(MAX_ID), "--preset=minimal", "--format=json"))
+        with override_settings(FLAKEID={"preset": "minimal"}):
+            info = json.loads(run("info", "--format=json"))
+
+        layout = Layout(timestamp_bits=53, datacenter_bits=0, machine_bits=0, sequence_bits=10)
+        assert decoded["timestamp_ms"] == str(layout.decode(MAX_ID).timestamp_ms)
+        assert decoded["sequence"] == 1023
+        assert info["capacity"]["runs_out_ms"] == str(layout.max_timestamp_ms)
+
+
 class TTY(StringIO):
     def isatty(self) -> bool:
         return True
@@ -810,18 +1013,34 @@ class TestCommandLine:
             "Error: argument {decode,generate,info,leases,backfill,rekey}: invalid choice: 'encode'"
         )
 
-    def test_bad_input_exits_1_without_traceback(self) -> None:
-        root = Path(__file__).resolve().parent.parent
-        environ = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "PYTHONPATH": str(root),
-        }
+    @pytest.mark.parametrize(
+        ("subcommand", "says"),
+        [
+            ("decode", "each id is a string"),
+            ("generate", "array of strings"),
+            ("info", "runs_out_ms is a string"),
+            ("leases", "high_water_ms is a number"),
+        ],
+    )
+    def test_help_says_how_json_writes_integers(self, subcommand: str, says: str) -> None:
+        parser = load_command_class("django_flakeid", "flakeid").create_parser(
+            "manage.py", "flakeid"
+        )
+        (subcommands,) = [action for action in parser._actions if action.dest == "subcommand"]
+        assert isinstance(subcommands.choices, dict)
+        (format_option,) = [
+            action
+            for action in subcommands.choices[subcommand]._actions
+            if "--format" in action.option_strings
+        ]
 
+        assert says in " ".join(str(format_option.help).split())
+
+    def test_bad_input_exits_1_without_traceback(self) -> None:
         result = subprocess.run(
             [sys.executable, "-m", "django", "flakeid", "decode", "12", "nope"],
-            cwd=root,
-            env=environ,
+            cwd=ROOT,
+            env=command_line_environ(),
             capture_output=True,
             text=True,
             check=False,
@@ -835,17 +1054,10 @@ class TestCommandLine:
         )
 
     def test_success_from_the_command_line(self) -> None:
-        root = Path(__file__).resolve().parent.parent
-        environ = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "PYTHONPATH": str(root),
-        }
-
         result = subprocess.run(
             [sys.executable, "-m", "django", "flakeid", "decode", str(ORDER_ID)],
-            cwd=root,
-            env=environ,
+            cwd=ROOT,
+            env=command_line_environ(),
             capture_output=True,
             text=True,
             check=False,

@@ -2,23 +2,36 @@
 same shop with its keys from `DEFAULT_AUTO_FIELD` (`--settings example.settings_auto`).
 
 The shop's tests run on the database FLAKEID_TEST_DB names, in a scratch database of their own.
+Its APIs (Django REST framework with its OpenAPI schema and Swagger UI, Django Ninja) are tested
+over HTTP, against the shop served by `runserver` on a SQLite file (tests/example_server.py),
+and the shop is run with each of their packages made unimportable.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from django.conf import settings
 
 from django_flakeid import PRESET_TWITTER, Layout
+from tests.example_server import HISTORY, ExampleServer, serve_example
 
 MANAGE = Path(__file__).resolve().parent.parent / "example_project" / "manage.py"
 SERVER = os.environ.get("FLAKEID_TEST_DB", "sqlite")
@@ -237,3 +250,450 @@ def test_a_shop_made_before_its_keys_became_snowflake_auto_fields_keeps_its_rows
     # The demo found the customer it makes on a first run: the migration kept the row.
     assert "\n  Customer " not in result.stdout
     assert shop_database.query("SELECT customer_id FROM shop_order") == [(customer_id,)]
+
+
+# --- Without the optional packages -------------------------------------------------------------
+
+OPTIONAL = (
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
+    "ninja",
+    "pydantic",
+    "pydantic_core",
+)
+
+# manage.py with some modules made unimportable, as if they had never been installed. None in
+# sys.modules makes their import fail and importlib.util.find_spec() answer None, as for a
+# missing package; an import hook raising ModuleNotFoundError would make find_spec() raise,
+# which no uninstalled package does.
+WITHOUT = """
+import runpy
+import sys
+from pathlib import Path
+
+manage, blocked, *args = sys.argv[1:]
+for name in filter(None, blocked.split(",")):
+    sys.modules[name] = None
+sys.path.insert(0, str(Path(manage).parent))
+sys.argv = [manage, *args]
+runpy.run_path(manage, run_name="__main__")
+"""
+
+
+def needs(*modules: str) -> pytest.MarkDecorator:
+    """Skip unless every module is installed: checked before a test's fixtures start a server."""
+    missing = [module for module in modules if find_spec(module) is None]
+    return pytest.mark.skipif(
+        bool(missing),
+        reason=f"not installed: {', '.join(missing)} "
+        "(python -m pip install -e '.[spectacular,ninja,filter]')",
+    )
+
+
+@pytest.fixture
+def run_without(tmp_path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    env = clean_environment(tmp_path)
+
+    def manage(
+        blocked: tuple[str, ...], *args: str, settings_module: str = "example.settings"
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", WITHOUT, str(MANAGE), ",".join(blocked), *args],
+            capture_output=True,
+            text=True,
+            env=env | {"DJANGO_SETTINGS_MODULE": settings_module},
+            timeout=120,
+            check=False,
+        )
+
+    return manage
+
+
+@pytest.mark.parametrize("settings_module", ["example.settings", "example.settings_auto"])
+def test_the_shop_runs_with_django_alone(run_without, settings_module):
+    demo = run_without(OPTIONAL, "demo", settings_module=settings_module)
+    assert demo.returncode == 0, demo.stderr
+    assert "1 order in the shop" in demo.stdout
+    check = run_without(
+        OPTIONAL, "check", "--fail-level", "WARNING", settings_module=settings_module
+    )
+    assert check.returncode == 0, check.stderr
+    assert "no issues" in check.stdout
+    migrations = run_without(
+        OPTIONAL, "makemigrations", "--check", "--dry-run", settings_module=settings_module
+    )
+    assert migrations.returncode == 0, migrations.stdout + migrations.stderr
+    assert "No changes detected" in migrations.stdout
+
+
+# Run by `manage.py shell -c`: the system checks, then which of the shop's URLs exist, and
+# whether the REST API's orders are filtered (a customer that is no ID is refused, or ignored).
+MOUNTED = """
+import json
+
+from django.core.management import call_command
+from django.test import Client
+from django.urls import Resolver404, resolve
+
+call_command("check", fail_level="WARNING")
+call_command("migrate", verbosity=0)
+paths = [
+    "/api/orders/", "/api/rest/orders/", "/api/rest/schema/", "/api/rest/docs/",
+    "/api/ninja/orders", "/api/ninja/docs",
+]
+mounted = []
+for path in paths:
+    try:
+        resolve(path)
+    except Resolver404:
+        continue
+    mounted.append(path)
+filtered = None
+if "/api/rest/orders/" in mounted:
+    response = Client(HTTP_HOST="localhost").get("/api/rest/orders/?customer=nobody")
+    filtered = response.status_code == 400
+print(json.dumps({"mounted": mounted, "filtered": filtered}))
+"""
+REST = ["/api/rest/orders/"]
+SCHEMA = ["/api/rest/schema/", "/api/rest/docs/"]
+NINJA = ["/api/ninja/orders", "/api/ninja/docs"]
+SPECTACULAR = ("drf_spectacular", "drf_spectacular_sidecar")
+
+
+@pytest.mark.parametrize(
+    ("blocked", "mounted", "filtered"),
+    [
+        pytest.param(OPTIONAL, [], None, id="django-alone"),
+        pytest.param(
+            (*SPECTACULAR, "django_filters", "ninja", "pydantic", "pydantic_core"),
+            REST,
+            False,
+            marks=needs("rest_framework"),
+            id="drf-alone",
+        ),
+        pytest.param(
+            # drf-spectacular depends on Django REST framework: they go together.
+            ("rest_framework", *SPECTACULAR, "django_filters"),
+            NINJA,
+            None,
+            marks=needs("ninja"),
+            id="ninja-alone",
+        ),
+        pytest.param(
+            ("drf_spectacular_sidecar",),
+            REST + NINJA,
+            True,
+            marks=needs("rest_framework", "drf_spectacular", "django_filters", "ninja"),
+            id="no-sidecar-no-docs",
+        ),
+        pytest.param(
+            ("django_filters",),
+            REST + SCHEMA + NINJA,
+            False,
+            marks=needs("rest_framework", *SPECTACULAR, "ninja"),
+            id="no-django-filter",
+        ),
+        pytest.param(
+            (),
+            REST + SCHEMA + NINJA,
+            True,
+            marks=needs("rest_framework", *SPECTACULAR, "django_filters", "ninja"),
+            id="everything",
+        ),
+    ],
+)
+def test_each_api_is_mounted_when_its_packages_are_installed(
+    run_without, blocked, mounted, filtered
+):
+    result = run_without(blocked, "shell", "--no-imports", "-c", MOUNTED)
+
+    assert result.returncode == 0, result.stderr
+    # After what the checks print.
+    assert json.loads(result.stdout.splitlines()[-1]) == {
+        "mounted": ["/api/orders/", *mounted],
+        "filtered": filtered,
+    }
+
+
+# --- The APIs, over HTTP -----------------------------------------------------------------------
+
+ID = re.compile(r"[0-9]{1,19}")
+NOT_AN_ID = "A Snowflake ID must be a whole number"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleServer]:
+    with serve_example(tmp_path_factory.mktemp("shop")) as running:
+        yield running
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    content_type: str
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def fetch(url: str, body: object = None, accept: str = "application/json") -> Reply:
+    """GET ``url``, or POST ``body`` to it as JSON; any status is an answer."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Accept": accept, "Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return Reply(response.status, response.headers.get_content_type(), response.read())
+    except HTTPError as error:
+        with error:
+            return Reply(error.code, error.headers.get_content_type(), error.read())
+
+
+def stored(server: ExampleServer, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """Rows of the shop's database, read beside the server."""
+    conn = sqlite3.connect(server.database)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def customer_id(server: ExampleServer, email: str) -> int:
+    [(found,)] = stored(server, "SELECT id FROM shop_customer WHERE email = ?", email)
+    return int(found)
+
+
+APIS = [
+    pytest.param(
+        "/api/rest/orders/", "/api/rest/orders/{}/", 400, marks=needs("rest_framework"), id="drf"
+    ),
+    pytest.param(
+        "/api/ninja/orders", "/api/ninja/orders/{}", 422, marks=needs("ninja"), id="ninja"
+    ),
+]
+
+
+@pytest.mark.parametrize(("orders", "order", "_refusal"), APIS)
+def test_an_order_created_with_string_ids_reads_back_the_same(server, orders, order, _refusal):
+    grace = customer_id(server, "grace@example.com")
+    tags = sorted(int(tag) for (tag,) in stored(server, "SELECT id FROM shop_tag"))
+    assert tags
+
+    created = fetch(
+        server.url + orders, {"customer": str(grace), "tags": [str(tag) for tag in tags]}
+    )
+
+    assert created.status == 201, created.text
+    data = created.json()
+    assert ID.fullmatch(data["id"])
+    assert data["customer"] == str(grace)
+    assert sorted(data["tags"]) == [str(tag) for tag in tags]
+    assert (data["lines"], data["total"]) == ([], "0.00")
+    # Stored under the very digits the API answered with.
+    assert stored(server, "SELECT customer_id FROM shop_order WHERE id = ?", int(data["id"])) == [
+        (grace,)
+    ]
+    linked = stored(
+        server, "SELECT tag_id FROM shop_order_tags WHERE order_id = ?", int(data["id"])
+    )
+    assert sorted(tag for (tag,) in linked) == tags
+
+    read = fetch(server.url + order.format(data["id"]))
+
+    assert read.status == 200, read.text
+    assert read.json() == data
+
+
+@pytest.mark.parametrize(("orders", "order", "refusal"), APIS)
+@pytest.mark.parametrize("customer", [1.5e18, "915375601857069056.0", "0x10", True])
+def test_a_customer_that_is_not_an_id_is_refused(server, orders, order, refusal, customer):
+    before = stored(server, "SELECT COUNT(*) FROM shop_order")
+
+    reply = fetch(server.url + orders, {"customer": customer, "tags": []})
+
+    assert reply.status == refusal, reply.text
+    assert NOT_AN_ID in reply.text
+    assert stored(server, "SELECT COUNT(*) FROM shop_order") == before
+
+
+@pytest.mark.parametrize(("orders", "order", "_refusal"), APIS)
+def test_an_id_past_javascripts_exact_integers_comes_back_digit_for_digit(
+    server, orders, order, _refusal
+):
+    # Each order of the history is the second ID of a generator stuck at one moment: its
+    # sequence is 1, so its ID is an odd number above 2**53, which no JavaScript number holds.
+    ids = [int(pk) for (pk,) in stored(server, "SELECT id FROM shop_order ORDER BY id")]
+    far = [pk for pk in ids if int(float(pk)) != pk]
+    assert far
+
+    answered = [fetch(server.url + order.format(pk)).json()["id"] for pk in far]
+
+    assert answered == [str(pk) for pk in far]
+
+
+@needs("rest_framework", "django_filters")
+def test_rest_api_filters_orders_by_customer_and_by_the_time_in_their_ids(server):
+    grace = customer_id(server, "grace@example.com")
+    month_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)
+    older = [
+        str(pk)
+        for (pk,) in stored(
+            server,
+            "SELECT id FROM shop_order WHERE id < ? ORDER BY id DESC",
+            LAYOUT.min_id_at(int(month_ago.timestamp() * 1000)),
+        )
+    ]
+    assert len(older) == sum(1 for days, *_ in HISTORY if days > 30)
+
+    def ids(query: str) -> list[str]:
+        reply = fetch(f"{server.url}/api/rest/orders/?{query}")
+        assert reply.status == 200, reply.text
+        return [order["id"] for order in reply.json()]
+
+    assert ids(f"customer={grace}") == [
+        str(pk)
+        for (pk,) in stored(
+            server, "SELECT id FROM shop_order WHERE customer_id = ? ORDER BY id DESC", grace
+        )
+    ]
+    assert ids(f"created_before={month_ago:%Y-%m-%dT%H:%M:%SZ}") == older
+    refused = fetch(f"{server.url}/api/rest/orders/?customer=1.5")
+    assert refused.status == 400
+    assert refused.json() == {"customer": [f"{NOT_AN_ID}, as a string of digits."]}
+
+
+def integer_paths(schema: object, path: str = "") -> list[str]:
+    """Where a schema says ``type: integer``, as JSON paths."""
+    found = []
+    if isinstance(schema, dict):
+        if schema.get("type") == "integer":
+            found.append(path)
+        for key, value in schema.items():
+            found += integer_paths(value, f"{path}/{key}")
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            found += integer_paths(value, f"{path}/{index}")
+    return found
+
+
+def assert_id_schema(schema: dict[str, Any]) -> None:
+    # A nullable ID (Ninja's key of an unsaved row) is an ID or null.
+    [schema] = [option for option in schema.get("anyOf", [schema]) if option["type"] != "null"]
+    assert schema["type"] == "string"
+    assert schema["pattern"] == "^[0-9]{1,19}$"
+    assert ID.fullmatch(schema["example"])
+
+
+@needs("rest_framework", *SPECTACULAR, "openapi_spec_validator")
+def test_rest_schema_is_valid_openapi_with_ids_as_strings(server):
+    from openapi_spec_validator import validate
+
+    reply = fetch(f"{server.url}/api/rest/schema/?format=json")
+
+    assert reply.status == 200, reply.text
+    schema = reply.json()
+    validate(schema)
+    components = schema["components"]["schemas"]
+    for name, fields in {
+        "Customer": ["id"],
+        "Tag": ["id"],
+        "Order": ["id", "customer"],
+        "OrderLine": ["id", "order"],
+    }.items():
+        for field in fields:
+            assert_id_schema(components[name]["properties"][field])
+    for field in ("tags", "lines"):
+        assert_id_schema(components["Order"]["properties"][field]["items"])
+    for path in ("/api/rest/orders/{id}/", "/api/rest/customers/{id}/"):
+        [parameter] = schema["paths"][path]["get"]["parameters"]
+        assert parameter["in"] == "path"
+        assert_id_schema(parameter["schema"])
+    # Nothing else is typed as a number but an order line's quantity.
+    assert {path.rpartition("/")[2] for path in integer_paths(schema)} == {"quantity"}
+
+
+@needs("rest_framework", *SPECTACULAR)
+def test_rest_schema_generates_without_a_warning(run, tmp_path):
+    output = tmp_path / "schema.yaml"
+
+    result = run("spectacular", "--validate", "--fail-on-warn", "--file", str(output))
+
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr
+    assert "type: string" in output.read_text()
+
+
+@needs("ninja", "openapi_spec_validator")
+def test_ninja_schema_is_valid_openapi_with_ids_as_strings(server):
+    from openapi_spec_validator import validate
+
+    reply = fetch(f"{server.url}/api/ninja/openapi.json")
+
+    assert reply.status == 200, reply.text
+    schema = reply.json()
+    validate(schema)
+    components = schema["components"]["schemas"]
+    assert_id_schema(components["CustomerOut"]["properties"]["id"])
+    for field in ("id", "customer"):
+        assert_id_schema(components["OrderOut"]["properties"][field])
+    for field in ("tags", "lines"):
+        assert_id_schema(components["OrderOut"]["properties"][field]["items"])
+    assert_id_schema(components["OrderIn"]["properties"]["customer"])
+    assert_id_schema(components["OrderIn"]["properties"]["tags"]["items"])
+    [parameter] = schema["paths"]["/api/ninja/orders/{order_id}"]["get"]["parameters"]
+    assert_id_schema(parameter["schema"])
+    assert integer_paths(schema) == []
+
+
+class _Links(HTMLParser):
+    """The addresses a page loads: every ``src`` and ``href``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [value for name, value in attrs if name in {"src", "href"} and value]
+
+
+@pytest.mark.parametrize(
+    ("docs", "loads"),
+    [
+        pytest.param(
+            "/api/rest/docs/",
+            {"swagger-ui.css", "swagger-ui-bundle.js"},
+            marks=needs("rest_framework", *SPECTACULAR),
+            id="drf-swagger-ui",
+        ),
+        pytest.param(
+            "/api/ninja/docs",
+            {"swagger-ui.css", "swagger-ui-bundle.js"},
+            marks=needs("ninja"),
+            id="ninja-swagger-ui",
+        ),
+    ],
+)
+def test_docs_page_loads_only_assets_the_project_serves(server, docs, loads):
+    page = fetch(server.url + docs, accept="text/html")
+
+    assert page.status == 200, page.text
+    assert page.content_type == "text/html"
+    # No address of another host anywhere in the page, inline scripts included.
+    hosts = {urlsplit(url).netloc for url in re.findall(r"https?://[^\s\"'<>]+", page.text)}
+    assert hosts <= {urlsplit(server.url).netloc}
+    links = _Links()
+    links.feed(page.text)
+    assets = [urljoin(server.url + docs, url) for url in links.urls]
+    assert {Path(urlsplit(url).path).name for url in assets} >= loads
+    for url in assets:
+        assert urlsplit(url).netloc == urlsplit(server.url).netloc, url
+        asset = fetch(url, accept="*/*")
+        assert asset.status == 200, url
+        assert asset.body, url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,27 @@ INSTALLED_APPS = [
     "django_flakeid",
     "shop",
 ]
+
+
+def _installed(*modules: str) -> bool:
+    # find_spec() rather than an import: Django Ninja reads the settings as it is imported.
+    return all(find_spec(module) is not None for module in modules)
+
+
+# The shop's APIs need the optional packages of the extras spectacular, ninja and filter
+# (python -m pip install -e ".[spectacular,ninja,filter]"). Each is installed here, and mounted
+# by example/urls.py, only when its packages are there: with Django alone the shop still runs.
+if _installed("rest_framework"):
+    INSTALLED_APPS.append("rest_framework")
+    # The schema and its Swagger UI page, whose scripts and styles sidecar serves as static files.
+    if _installed("drf_spectacular", "drf_spectacular_sidecar"):
+        INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+if _installed("django_filters"):
+    INSTALLED_APPS.append("django_filters")
+if _installed("ninja"):
+    # Installed, Ninja serves its docs page's assets from its static files; left out, it would
+    # link them from a CDN, which machines behind a firewall cannot reach.
+    INSTALLED_APPS.append("ninja")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -96,4 +118,22 @@ STATIC_URL = "static/"
 FLAKEID = {
     "preset": "twitter",
     "datacenter_id": 1,
+}
+
+# What the APIs read when their packages are installed (see INSTALLED_APPS above).
+REST_FRAMEWORK: dict[str, Any] = {}
+if "drf_spectacular" in INSTALLED_APPS:
+    REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+if "django_filters" in INSTALLED_APPS:
+    REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = [
+        "django_filters.rest_framework.DjangoFilterBackend"
+    ]
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Example shop",
+    "DESCRIPTION": "The example shop through Django REST framework. Every ID is a string.",
+    "VERSION": "1.0.0",
+    # Operations are tagged by the path segment after the prefix: orders, customers, ...
+    "SCHEMA_PATH_PREFIX": "/api/rest/",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }

@@ -20,6 +20,7 @@ from ...fields import SnowflakeField
 from ...hostclaim import held_on_host
 from ...layout import MAX_ID, WIDTH_NAMES, DecodedID, Layout
 from ...presets import ALL_PRESETS
+from ...serialization import SnowflakeJSONEncoder
 from ...timefmt import ms_to_iso
 from ..backfill_cli import add_backfill_parser, run_backfill
 from ..rekey_cli import add_rekey_parser, run_rekey
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from ...models import NodeLease
 
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
+# IDs asked of the generator at once by 'generate': its memory stays the same for any -n.
+GENERATE_BATCH = 10_000
 _T = TypeVar("_T")
 
 
@@ -57,7 +60,11 @@ class Command(BaseCommand):
             "(a legacy key): it holds none of them.",
         )
         decode.add_argument("ids", nargs="+", metavar="id", help="An ID, e.g. 4327518543572992001.")
-        self.add_format_argument(decode)
+        self.add_format_argument(
+            decode,
+            "In JSON each id is a string, as is any other integer above 2**53 - 1 (JavaScript "
+            "and jq would round it), such as a timestamp_ms past the year 287396.",
+        )
         layout = decode.add_argument_group(
             "layout", "Decode IDs made with another layout; FLAKEID gives the rest."
         )
@@ -78,12 +85,15 @@ class Command(BaseCommand):
         generate = subcommands.add_parser(
             "generate",
             help="Print new IDs from the generator FLAKEID describes.",
-            description="Print new IDs from the generator FLAKEID describes, one per line.",
+            description="Print new IDs from the generator FLAKEID describes, one per line, as "
+            "they are made: any count runs in the same memory.",
         )
         generate.add_argument(
             "-n", "--count", type=int, default=1, help="How many IDs to print (default: 1)."
         )
-        self.add_format_argument(generate)
+        self.add_format_argument(
+            generate, "JSON is an array of strings (JavaScript and jq would round IDs as numbers)."
+        )
 
         info = subcommands.add_parser(
             "info",
@@ -91,7 +101,12 @@ class Command(BaseCommand):
             description="Show the layout, node identity (and where it came from) and capacity, "
             "and the installed apps whose models get another auto field than Snowflake's.",
         )
-        self.add_format_argument(info)
+        self.add_format_argument(
+            info,
+            "In JSON runs_out_ms is a string (above 2**53 with the minimal preset), as is any "
+            "other integer above 2**53 - 1 (JavaScript and jq would round it); epoch_ms is a "
+            "number.",
+        )
 
         leases = subcommands.add_parser(
             "leases",
@@ -102,17 +117,23 @@ class Command(BaseCommand):
         leases.add_argument(
             "--all", action="store_true", help="Also list machine IDs that are free now."
         )
-        self.add_format_argument(leases)
+        self.add_format_argument(
+            leases,
+            "In JSON high_water_ms is a number: a time in milliseconds stays below 2**53 until "
+            "the year 287396.",
+        )
 
         add_backfill_parser(subcommands)
         add_rekey_parser(subcommands)
 
-    def add_format_argument(self, parser: CommandParser) -> None:
+    def add_format_argument(self, parser: CommandParser, in_json: str) -> None:
+        # in_json says which numbers stay numbers: jq and JavaScript read each as a double,
+        # which rounds an integer above 2**53.
         parser.add_argument(
             "--format",
             choices=("text", "json"),
             default="text",
-            help="Output format (default: text).",
+            help=f"Output format (default: text). {in_json}",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -138,7 +159,7 @@ class Command(BaseCommand):
         if options["format"] == "json":
             self.write_json(
                 [
-                    {"id": item.raw, "legacy": True}
+                    {"id": str(item.raw), "legacy": True}
                     if item.raw in legacy
                     else _decoded_as_dict(item)
                     for item in decoded
@@ -201,14 +222,23 @@ class Command(BaseCommand):
         if count < 1:
             raise CommandError(f"-n/--count must be 1 or more, got {count}.")
         generator = _configured(conf.get_generator)
-        try:
-            ids = generator.next_ids(count)
-        except FlakeIDError as error:
-            raise CommandError(str(error)) from None
-        if options["format"] == "json":
-            self.write_json(ids)
-        else:
-            self.stdout.write("\n".join(str(uid) for uid in ids))
+        as_json = options["format"] == "json"
+        written = 0
+        while written < count:
+            try:
+                batch = generator.next_ids(min(GENERATE_BATCH, count - written))
+            except FlakeIDError as error:
+                raise CommandError(str(error)) from None
+            if as_json:
+                # The same text as json.dumps(ids, indent=2), one batch at a time.
+                items = ",\n".join(map('  "{}"'.format, batch))
+                self.stdout.write(("," if written else "[") + "\n" + items, ending="")
+            else:
+                self.stdout.write("\n".join(map(str, batch)))
+            self.stdout.flush()
+            written += len(batch)
+        if as_json:
+            self.stdout.write("\n]")
 
     def info(self, options: dict[str, Any]) -> None:
         config = _configured(conf.get_config)
@@ -235,7 +265,8 @@ class Command(BaseCommand):
                         "machines_per_datacenter": capacity.max_machines_per_dc,
                         "nodes": capacity.total_nodes,
                         "ids_per_second_per_node": capacity.ids_per_sec_per_node,
-                        "runs_out_ms": capacity.runs_out_ms,
+                        # Above 2**53 for 53 timestamp bits or more, the minimal preset's.
+                        "runs_out_ms": str(capacity.runs_out_ms),
                         "runs_out_at": capacity.runs_out_at,
                     },
                     "default_auto_field": settings.DEFAULT_AUTO_FIELD,
@@ -352,7 +383,7 @@ class Command(BaseCommand):
         run_backfill(self, options)
 
     def write_json(self, data: object) -> None:
-        self.stdout.write(json.dumps(data, indent=2))
+        self.stdout.write(json.dumps(data, indent=2, cls=SnowflakeJSONEncoder))
 
 
 _MACHINE_MODES = {
@@ -484,7 +515,7 @@ def _local_time(decoded: DecodedID) -> str | None:
 
 def _decoded_as_dict(decoded: DecodedID) -> dict[str, Any]:
     return {
-        "id": decoded.raw,
+        "id": str(decoded.raw),
         "timestamp_ms": decoded.timestamp_ms,
         "generated_at": decoded.generated_at,
         "local_time": _local_time(decoded),
