@@ -1065,3 +1065,22 @@ class TestCommandLine:
 
         assert result.returncode == 0
         assert result.stdout.startswith("552733887206420482\n  generated at  2024-03-05T06:07")
+
+
+def test_generate_stops_quietly_when_its_reader_does() -> None:
+    # As `generate -n 10000000 | head -2`: the pipe closes long before the last ID.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "django", "flakeid", "generate", "-n", "10000000"],
+        cwd=ROOT,
+        env=command_line_environ(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    first = [process.stdout.readline(), process.stdout.readline()]
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=60)
+
+    assert [int(line) for line in first] == sorted({int(line) for line in first})
+    assert stderr == b""
+    assert process.returncode == 0

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,6 +19,7 @@ from django.utils import timezone
 from ... import conf
 from ...errors import FlakeIDError
 from ...fields import SnowflakeField
+from ...generator import SnowflakeGenerator
 from ...hostclaim import held_on_host
 from ...layout import MAX_ID, WIDTH_NAMES, DecodedID, Layout
 from ...presets import ALL_PRESETS
@@ -222,7 +225,14 @@ class Command(BaseCommand):
         if count < 1:
             raise CommandError(f"-n/--count must be 1 or more, got {count}.")
         generator = _configured(conf.get_generator)
-        as_json = options["format"] == "json"
+        try:
+            self.stream_ids(generator, count, as_json=options["format"] == "json")
+        except BrokenPipeError:
+            # The reader has what it wanted (`generate -n 1000000 | head`): stop quietly, as
+            # shell tools do. What is left in the buffer would fail again at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+    def stream_ids(self, generator: SnowflakeGenerator, count: int, *, as_json: bool) -> None:
         written = 0
         while written < count:
             try:
