@@ -40,6 +40,7 @@ from django.test import override_settings
 import django_flakeid
 from django_flakeid import conf
 from django_flakeid.layout import Layout
+from django_flakeid.lockdir import default_lock_dir
 from tests.namespaces import private_tmp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +92,20 @@ def needs_unshare(*flags: str) -> pytest.MarkDecorator:
 # Runs its arguments with a tmpfs of its own on /tmp, as systemd's PrivateTmp=yes does.
 PRIVATE_TMP = private_tmp()
 OWN_PID_NAMESPACE = ["unshare", "--pid", "--fork"]
+# systemd's PrivateDevices=yes: a /dev/shm of its own, and so a default claim folder of its
+# own, while /tmp stays the host's.
+PRIVATE_DEV_SHM = [
+    "unshare",
+    "--mount",
+    "sh",
+    "-c",
+    'mount -t tmpfs private-shm /dev/shm || exit 99; exec "$@"',
+    "sh",
+]
+# A container of a Kubernetes pod: its own PIDs, /tmp and /dev/shm, and the pod's network
+# namespace, which here is the host's.
+POD_CONTAINER = [*OWN_PID_NAMESPACE, *private_tmp(dev_shm=True)]
+OWN_NETWORK = ["unshare", "--net"]
 
 
 def clock_back(seconds: int) -> list[str]:
@@ -442,15 +457,27 @@ class Server:
                 )
             )
 
+    def loaded_by(self) -> list[int]:
+        """The pid of each process that loaded the application, as its warm-up recorded it."""
+        return [int(line.split()[0]) for line in self.warm_up.read_text().splitlines()]
+
+    def serving_pids(self) -> set[int]:
+        return {reply["pid"] for reply in self.replies}
+
     def outcomes(self) -> list[Outcome]:
-        """One outcome per process that served: the master's warm-up ID, then each worker's."""
-        master = Outcome("master", [int(self.warm_up.read_text())])
-        workers: dict[int, Outcome] = {}
+        """One outcome per process that made IDs: warm-up IDs (the master's, or each worker's
+        when workers load the application), then what each worker served."""
+        made: dict[int, list[int]] = {}
+        for line in self.warm_up.read_text().splitlines():
+            pid, uid = map(int, line.split())
+            made.setdefault(pid, []).append(uid)
         for reply in self.replies:
-            outcome = workers.setdefault(reply["pid"], Outcome(f"worker {reply['pid']}", []))
             assert "error" not in reply, f"worker {reply['pid']}: {reply}\n{self.log_text()}"
-            outcome.ids = [*outcome.ids, *map(int, reply["ids"])]
-        return [master, *workers.values()]
+            made.setdefault(reply["pid"], []).extend(map(int, reply["ids"]))
+        return [
+            Outcome("master" if pid == self.process.pid else f"worker {pid}", ids)
+            for pid, ids in made.items()
+        ]
 
 
 @contextmanager
@@ -478,8 +505,8 @@ def serving(
 
 
 def assert_served_apart(server: Server, layout: Layout) -> None:
+    assert len(server.serving_pids()) > 1, f"only one worker served:\n{server.log_text()}"
     outcomes = server.outcomes()
-    assert len(outcomes) > 2, f"only one worker served:\n{server.log_text()}"
     assert_no_duplicate(outcomes)
     assert_own_nodes(layout, outcomes)
 
@@ -488,7 +515,9 @@ UWSGI_OPTIONS = {
     "without fork hooks": [],
     "with fork hooks": ["--py-call-uwsgi-fork-hooks"],
     "with threads": ["--enable-threads"],
+    "lazy apps": ["--lazy-apps"],
 }
+WORKERS = 4
 
 
 @needs_uwsgi
@@ -496,9 +525,11 @@ UWSGI_OPTIONS = {
 @pytest.mark.parametrize(
     "mode", [pytest.param("auto", marks=host_only), pytest.param("lease", marks=leases_only)]
 )
-def test_uwsgi_workers_of_a_master_that_made_an_id(mode, options, processes, request):
+def test_uwsgi_workers(mode, options, processes, request):
     """uWSGI forks its workers in C after loading the app: no Python fork hook runs (unless
-    asked), yet each worker must stamp with a node of its own."""
+    asked), yet each worker must stamp with a node of its own, even though the master made an
+    ID while loading. With --lazy-apps the master loads nothing and the workers load the app
+    all at once after the fork, each making an ID while doing so."""
     lock_dir = str(processes.folder / "locks")
     if mode == "lease":
         database = request.getfixturevalue("lease_env")
@@ -516,7 +547,7 @@ def test_uwsgi_workers_of_a_master_that_made_an_id(mode, options, processes, req
         UWSGI,
         "--master",
         "--processes",
-        "4",
+        str(WORKERS),
         "--module",
         "tests.deployments.wsgi:application",
         "--pythonpath",
@@ -534,6 +565,13 @@ def test_uwsgi_workers_of_a_master_that_made_an_id(mode, options, processes, req
     ]
     with serving(processes, command, port, env) as server:
         server.load()
+    loaders = server.loaded_by()
+    # Otherwise the run is not the deployment its name claims, and proves nothing about it.
+    if "--lazy-apps" in options:
+        assert server.process.pid not in loaders, "the master loaded the app"
+        assert len(set(loaders)) == len(loaders) == WORKERS, loaders
+    else:
+        assert loaders == [server.process.pid], loaders
     assert_served_apart(server, TWITTER)
 
 
@@ -812,6 +850,129 @@ def test_processes_in_other_pid_namespaces_share_a_lock_folder(flakeid, processe
         lock_dir,
         first_prefix=OWN_PID_NAMESPACE,
         second_prefix=OWN_PID_NAMESPACE,
+    )
+    assert_met(flakeid, claimed, first, second)
+
+
+def in_datacenter(datacenter_id: int) -> dict[str, dict[str, object]]:
+    """MEETINGS in a datacenter of the caller's own, for processes that claim under the default
+    folder's name in this network namespace: other tests and runs hold nodes there too."""
+    return {
+        "fixed": {"machine_id": datacenter_id, "datacenter_id": datacenter_id},
+        "auto": {"machine_id": "auto", "datacenter_id": datacenter_id},
+    }
+
+
+@host_only
+@needs_unshare("--mount")
+@pytest.mark.parametrize("flakeid", in_datacenter(25).values(), ids=MEETINGS.keys())
+def test_a_unit_with_a_private_dev_shm_meets_a_process_of_the_host(flakeid, processes):
+    """systemd's PrivateDevices=yes beside a cron job or a shell: the unit's default claim
+    folder is not the host's, so the abstract socket alone must keep them apart."""
+    claimed, host, unit = meet(processes, flakeid, {}, {}, second_prefix=PRIVATE_DEV_SHM)
+    assert_met(flakeid, claimed, host, unit)
+    folder = default_lock_dir({})
+    # Through the unit's root, so that the path resolves in its mount namespace, not this one.
+    unit_folder = Path(f"/proc/{unit.pid}/root") / folder.relative_to("/")
+    assert os.stat(unit_folder).st_dev != os.stat(folder).st_dev, "the unit's /dev/shm is shared"
+
+
+SIDES = {"host": [], "unit": PRIVATE_DEV_SHM}
+
+
+def restart_across(
+    processes: Processes, env: Mapping[str, str], before: str, after: str
+) -> tuple[Node, Node, Outcome]:
+    """Run one fixed node on side ``before``, stop it, and claim it again on side ``after``
+    with the clock stepped back 3 s; the two processes and the second one's claim."""
+    first = Node(processes, f"the {before}", env, SIDES[before])
+    first.make("for 0.6")
+    # Started before the first stops, so that it claims while its clock is still well behind
+    # the first's last millisecond, however slow the start.
+    second = Node(processes, f"the {after}", env, [*SIDES[after], *clock_back(3)])
+    first.stop()
+    return first, second, second.ask("claim")
+
+
+RESTARTS = {"unit after host": ("host", "unit"), "host after unit": ("unit", "host")}
+
+
+@host_only
+@needs_unshare("--mount")
+@needs_faketime
+@pytest.mark.parametrize(("before", "after"), RESTARTS.values(), ids=RESTARTS.keys())
+def test_a_shared_lock_folder_carries_marks_across_a_private_dev_shm(before, after, processes):
+    """The README's advice for PrivateDevices=yes: with a FLAKEID_LOCK_DIR that every process
+    of the host shares, each side starts above the other's mark after the clock stepped back."""
+    env = django_environment(
+        {"machine_id": 26, "datacenter_id": 26}, FLAKEID_LOCK_DIR=str(processes.folder / "locks")
+    )
+    first, second, claimed = restart_across(processes, env, before, after)
+    last = last_ms(TWITTER, first.made)
+    if not claimed.refused("ClockBackwardsError"):
+        second.make(f"until {last + 50}")
+        earliest = TWITTER.decode(min(second.made)).timestamp_ms
+        assert earliest > last, f"the {after} stamped from {earliest}, at or below the mark {last}"
+    assert_no_duplicate([first.outcome(), second.outcome()])
+
+
+@host_only
+@needs_unshare("--mount")
+@needs_faketime
+def test_a_unit_with_a_private_dev_shm_keeps_marks_of_its_own(processes):
+    """Why the README gives that advice: in the default claim folder, the unit's marks are in
+    its own /dev/shm and the host's out of its sight. Should the unit ever see them, the
+    README is to say so."""
+    env = django_environment({"machine_id": 27, "datacenter_id": 27})
+    first, _, claimed = restart_across(processes, env, "host", "unit")
+    assert claimed.error is None, claimed
+    stamped = TWITTER.decode(claimed.ids[0]).timestamp_ms
+    assert stamped <= last_ms(TWITTER, first.made), "the unit waited for the host's mark"
+
+
+@host_only
+@needs_unshare("--pid", "--fork", "--mount")
+@pytest.mark.parametrize("flakeid", in_datacenter(28).values(), ids=MEETINGS.keys())
+def test_containers_of_one_pod_meet(flakeid, processes):
+    """Containers sharing a network namespace, each with its own PIDs, /tmp and /dev/shm: no
+    file in common, only the abstract socket."""
+    claimed, first, second = meet(
+        processes, flakeid, {}, {}, first_prefix=POD_CONTAINER, second_prefix=POD_CONTAINER
+    )
+    assert_met(flakeid, claimed, first, second)
+
+
+@host_only
+@needs_unshare("--net", "--pid", "--fork", "--mount")
+@pytest.mark.parametrize("flakeid", MEETINGS.values(), ids=MEETINGS.keys())
+def test_containers_with_network_namespaces_of_their_own_are_separate_hosts(flakeid, processes):
+    """The README's limit: containers sharing neither a network namespace nor a claim folder
+    cannot see each other's claims, and take the same node, which is why it tells them to use
+    datacenter IDs or leases. Should they ever meet, the README is to say so."""
+    env = django_environment(flakeid)
+    container = [*OWN_NETWORK, *POD_CONTAINER]
+    first = Node(processes, "first container", env, container)
+    first.make("claim")
+    second = Node(processes, "second container", env, container)
+    second.make("claim")
+    first_node, second_node = (TWITTER.decode(node.made[0]) for node in (first, second))
+    assert (first_node.datacenter_id, first_node.machine_id) == (
+        second_node.datacenter_id,
+        second_node.machine_id,
+    )
+
+
+@host_only
+@needs_unshare("--net", "--pid", "--fork")
+@pytest.mark.parametrize("flakeid", MEETINGS.values(), ids=MEETINGS.keys())
+def test_containers_with_network_namespaces_of_their_own_meet_in_a_shared_folder(
+    flakeid, processes
+):
+    """The exception to that limit: a claim folder on a volume both containers mount."""
+    lock_dir = {"FLAKEID_LOCK_DIR": str(processes.folder / "locks")}
+    container = [*OWN_NETWORK, *OWN_PID_NAMESPACE]
+    claimed, first, second = meet(
+        processes, flakeid, lock_dir, lock_dir, first_prefix=container, second_prefix=container
     )
     assert_met(flakeid, claimed, first, second)
 
