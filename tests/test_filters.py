@@ -667,7 +667,9 @@ def test_readme_query_strings_compile_to_its_sql() -> None:
         for query in re.findall(r"^-- \?(.+)$", queries, re.M):
             filterset = OrderFilter(data=QueryDict(query), queryset=Order.objects.all())
             assert filterset.is_valid(), (query, filterset.errors)
-            assert where(filterset.qs) == expected.replace('"shop_order"', '"testapp_order"')
+            # The README quotes names as PostgreSQL and SQLite do; MariaDB uses backticks.
+            compiled = where(filterset.qs).replace("`", '"')
+            assert compiled == expected.replace('"shop_order"', '"testapp_order"')
 
 
 def test_readme_curl_output() -> None:
