@@ -27,6 +27,7 @@ PACKAGE = Path(django_flakeid.__file__).resolve().parent
 
 CORE_NAMES = (
     "layout",
+    "intervals",
     "presets",
     "generator",
     "factory",
