@@ -56,3 +56,11 @@ class BackfillError(FlakeIDError, ValueError):
 
 class RekeyError(FlakeIDError, ValueError):
     """A model's legacy keys cannot be replaced safely: found before any row is written."""
+
+
+class ConversionError(FlakeIDError, ValueError):
+    """The table cannot be converted as asked, or other transactions kept it locked.
+
+    The first kind is raised before anything is made. The second leaves the partitioned copy
+    made so far, which a new run resumes.
+    """

@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "tests.testapp",
     "tests.autoapp",
     "tests.rekeyapp",
+    "tests.partapp",
 ]
 
 MIDDLEWARE = [

@@ -28,6 +28,7 @@ PACKAGE = Path(django_flakeid.__file__).resolve().parent
 CORE_NAMES = (
     "layout",
     "intervals",
+    "partition_plan",
     "presets",
     "generator",
     "factory",

@@ -1,20 +1,34 @@
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import time
+from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-from django.core.checks import Error, Warning
+from django.apps import AppConfig
+from django.apps.registry import Apps
+from django.core.checks import Error, Tags, Warning
+from django.core.checks.registry import registry as check_registry
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db import connection, connections, models, router
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.test import override_settings
+from django.test.utils import isolate_apps
 
 from django_flakeid import checks
 from django_flakeid.conf import ProblemKind
+from django_flakeid.fields import SnowflakeField
+from django_flakeid.layout import Layout
+from django_flakeid.partition_sql import backend_for
+from django_flakeid.partitions import SnowflakePartitions
+from tests.partapp.models import Event, Reading
 
 YEAR_MS = int(365.25 * 24 * 60 * 60 * 1000)
 
@@ -714,3 +728,588 @@ class TestCheckLockDir:
             call_command("check", stdout=StringIO(), stderr=StringIO())
 
         assert "(django_flakeid.E022)" in str(excinfo.value)
+
+
+# Partitioned models ----------------------------------------------------------------------------
+
+PARTITIONING = connection.vendor in {"postgresql", "mysql"}
+needs_partitions = pytest.mark.skipif(
+    not PARTITIONING,
+    reason=f"{connection.vendor} cannot partition: the check reads partitions PostgreSQL or "
+    "MariaDB made",
+)
+
+
+@pytest.fixture
+def registry() -> Iterator[Apps]:
+    """A registry of its own for the models a test defines, under the label partapp."""
+    with isolate_apps("tests.partapp") as isolated:
+        assert isolated is not None
+        yield isolated
+
+
+def by_month(name: str = "by_month") -> SnowflakePartitions:
+    return SnowflakePartitions(name=name, interval="month")
+
+
+def define(
+    name: str,
+    *,
+    partitioned: bool = True,
+    meta: dict[str, Any] | None = None,
+    **fields: Any,
+) -> type[models.Model]:
+    """A model of partapp named ``name``, keyed by a SnowflakeField unless ``fields`` say."""
+    options: dict[str, Any] = {"app_label": "partapp", **(meta or {})}
+    if partitioned:
+        options["constraints"] = [*options.get("constraints", ()), by_month()]
+    attrs = {
+        "__module__": "tests.partapp.models",
+        "id": SnowflakeField(primary_key=True),
+        **fields,
+        "Meta": type("Meta", (), options),
+    }
+    return type(name, (models.Model,), attrs)
+
+
+def partapp(registry: Apps) -> list[AppConfig]:
+    return [registry.get_app_config("partapp")]
+
+
+def as_vendor(monkeypatch: pytest.MonkeyPatch, vendor: str, display_name: str) -> None:
+    monkeypatch.setattr(connection, "vendor", vendor)
+    monkeypatch.setattr(connection, "display_name", display_name)
+
+
+def ordinary(registry: Apps) -> list[Any]:
+    configs = partapp(registry)
+    return [
+        *checks.check_partition_foreign_keys(configs),
+        *checks.check_partition_unique(configs),
+        *checks.check_partition_key(configs),
+    ]
+
+
+class TestPartitionDeclarations:
+    def test_a_well_made_partitioned_model(
+        self, registry: Apps, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        as_vendor(monkeypatch, "mysql", "MariaDB")
+        define(
+            "Good",
+            kind=models.CharField(max_length=10),
+            ref=SnowflakeField(null=True),
+            meta={
+                "unique_together": [("kind", "id")],
+                "constraints": [
+                    models.UniqueConstraint(fields=["kind", "id"], name="kind_id"),
+                    models.UniqueConstraint(Lower("kind"), F("id"), name="lower_kind_id"),
+                ],
+            },
+        )
+
+        assert ordinary(registry) == []
+
+    def test_an_unpartitioned_model_may_be_unique_anyhow(self, registry: Apps) -> None:
+        define(
+            "Plain",
+            partitioned=False,
+            id=models.BigAutoField(primary_key=True),
+            code=models.CharField(max_length=10, unique=True),
+        )
+
+        assert ordinary(registry) == []
+
+    def test_e204_key_that_is_not_a_snowflake_field(self, registry: Apps) -> None:
+        model = define("Counted", id=models.BigAutoField(primary_key=True))
+
+        assert checks.check_partition_key(partapp(registry)) == [
+            Error(
+                "The table is partitioned by its primary key, which is a BigAutoField, not a "
+                "SnowflakeField: it holds no time.",
+                hint="Give the model a SnowflakeField primary key (or a SnowflakeAutoField), or "
+                "remove SnowflakePartitions from Meta.constraints.",
+                obj=model,
+                id="django_flakeid.E204",
+            )
+        ]
+
+    def test_the_auto_field_of_the_setting_is_a_snowflake_field(self, registry: Apps) -> None:
+        model = define("Auto", id=None)
+
+        assert type(model._meta.pk).__name__ == "SnowflakeAutoField"
+        assert checks.check_partition_key(partapp(registry)) == []
+
+    def test_e204_declared_twice(self, registry: Apps) -> None:
+        model = define("Twice", meta={"constraints": [by_month("first")]})
+
+        assert checks.check_partition_key(partapp(registry)) == [
+            Error(
+                "Meta.constraints holds 2 SnowflakePartitions ('first', 'by_month'); a table is "
+                "cut one way.",
+                hint="Keep one SnowflakePartitions.",
+                obj=model,
+                id="django_flakeid.E204",
+            )
+        ]
+
+    def test_a_proxy_is_its_concrete_models_business(self, registry: Apps) -> None:
+        concrete = define("Concrete", id=models.BigAutoField(primary_key=True))
+        type(
+            "Proxied",
+            (concrete,),
+            {"__module__": "tests.partapp.models", "Meta": type("Meta", (), {"proxy": True})},
+        )
+
+        assert [error.obj for error in checks.check_partition_key(partapp(registry))] == [concrete]
+
+    def test_e203_unique_field(self, registry: Apps) -> None:
+        model = define("Coded", code=models.CharField(max_length=10, unique=True))
+
+        assert checks.check_partition_unique(partapp(registry)) == [
+            Error(
+                "The field is unique, but the table is partitioned: PostgreSQL and MariaDB "
+                "require every unique index of a partitioned table to include the partition "
+                "key, the primary key 'id'.",
+                hint="Remove the uniqueness, or add 'id' to it (which makes only the pair unique).",
+                obj=model._meta.get_field("code"),
+                id="django_flakeid.E203",
+            )
+        ]
+
+    def test_e203_one_to_one_and_unique_snowflake_field(self, registry: Apps) -> None:
+        other = define("Other", partitioned=False)
+        model = define(
+            "Linked",
+            other=models.OneToOneField(other, models.CASCADE, db_constraint=False),
+            public=SnowflakeField(unique=True),
+        )
+
+        found = checks.check_partition_unique(partapp(registry))
+
+        assert [(error.id, error.obj) for error in found] == [
+            ("django_flakeid.E203", model._meta.get_field("other")),
+            ("django_flakeid.E203", model._meta.get_field("public")),
+        ]
+
+    def test_e203_unique_together(self, registry: Apps) -> None:
+        model = define(
+            "Paired",
+            kind=models.CharField(max_length=10),
+            day=models.DateField(),
+            meta={"unique_together": [("kind", "day"), ("kind", "id")]},
+        )
+
+        [error] = checks.check_partition_unique(partapp(registry))
+
+        assert error.msg.startswith(
+            "unique_together ('kind', 'day') leaves out the primary key, but the table is "
+            "partitioned: "
+        )
+        assert (error.id, error.obj) == ("django_flakeid.E203", model)
+
+    @pytest.mark.parametrize(
+        "constraint",
+        [
+            models.UniqueConstraint(fields=["kind"], name="kind"),
+            models.UniqueConstraint(
+                fields=["kind"], condition=Q(kind__startswith="a"), name="kind"
+            ),
+            models.UniqueConstraint(Lower("kind"), name="kind"),
+            models.UniqueConstraint(Lower("kind"), F("ref"), name="kind"),
+        ],
+    )
+    def test_e203_unique_constraint(
+        self, registry: Apps, constraint: models.UniqueConstraint
+    ) -> None:
+        model = define(
+            "Constrained",
+            kind=models.CharField(max_length=10),
+            ref=SnowflakeField(null=True),
+            meta={"constraints": [constraint]},
+        )
+
+        [error] = checks.check_partition_unique(partapp(registry))
+
+        assert error.msg.startswith(
+            "The unique constraint 'kind' leaves out the primary key, but the table is "
+            "partitioned: "
+        )
+        assert (error.id, error.obj) == ("django_flakeid.E203", model)
+
+    def test_a_unique_constraint_through_the_key_attname(self, registry: Apps) -> None:
+        other = define("Target", partitioned=False)
+        define(
+            "Keyed",
+            id=models.ForeignKey(other, models.CASCADE, primary_key=True, db_constraint=False),
+            kind=models.CharField(max_length=10),
+            meta={"constraints": [models.UniqueConstraint(fields=["kind", "id_id"], name="k")]},
+        )
+
+        assert checks.check_partition_unique(partapp(registry)) == []
+
+
+class TestPartitionSupport:
+    def test_w201_a_database_that_cannot_partition(
+        self, registry: Apps, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        as_vendor(monkeypatch, "sqlite", "SQLite")
+        model = define("Lonely")
+
+        assert runway(app_configs=partapp(registry)) == [
+            Warning(
+                "SnowflakePartitions does nothing on database 'default' (SQLite): the table "
+                "stays whole there.",
+                hint="Time partitions need PostgreSQL or MariaDB; elsewhere the model works "
+                "unpartitioned and 'manage.py flakeid partitions' refuses to run.",
+                obj=model,
+                id="django_flakeid.W201",
+            )
+        ]
+
+    @needs_partitions
+    @pytest.mark.django_db
+    def test_not_on_a_database_that_partitions(self, registry: Apps) -> None:
+        define("Lonely")
+
+        assert runway(app_configs=partapp(registry)) == []
+
+    def test_only_for_the_databases_checked(
+        self, registry: Apps, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        as_vendor(monkeypatch, "sqlite", "SQLite")
+        define("Lonely")
+
+        assert runway(app_configs=partapp(registry), databases=["other"]) == []
+        assert checks.check_partition_runway(app_configs=partapp(registry)) == []
+
+    def test_the_database_the_router_writes_to(
+        self, registry: Apps, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        as_vendor(monkeypatch, "postgresql", "PostgreSQL")
+        define("Routed")
+        monkeypatch.setattr(router, "db_for_write", lambda model: "other")
+        monkeypatch.setitem(
+            connections.settings, "other", {"ENGINE": "django.db.backends.sqlite3", "NAME": ""}
+        )
+        try:
+            [warning] = runway(app_configs=partapp(registry), databases=["other"])
+        finally:
+            del connections["other"]
+
+        assert warning.msg.startswith(
+            "SnowflakePartitions does nothing on database 'other' (SQLite): "
+        )
+
+
+class TestPartitionForeignKeys:
+    def test_e202_a_key_to_a_partitioned_model(
+        self, registry: Apps, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        as_vendor(monkeypatch, "mysql", "MariaDB")
+        event = define("Happening")
+        note = define("Note", partitioned=False, event=models.ForeignKey(event, models.CASCADE))
+
+        assert checks.check_partition_foreign_keys(partapp(registry)) == [
+            Error(
+                "The field is a foreign key to partapp.Happening, whose table is partitioned: "
+                "MariaDB refuses foreign key constraints to and from partitioned tables.",
+                hint="Pass db_constraint=False to the field: Django follows, joins and cascades "
+                "the relation the same, without a constraint in the database.",
+                obj=note._meta.get_field("event"),
+                id="django_flakeid.E202",
+            )
+        ]
+
+    def test_e202_a_key_of_a_partitioned_model(
+        self, registry: Apps, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        as_vendor(monkeypatch, "mysql", "MariaDB")
+        sensor = define("Gauge", partitioned=False)
+        reading = define("Measure", sensor=models.ForeignKey(sensor, models.CASCADE))
+
+        [error] = checks.check_partition_foreign_keys(partapp(registry))
+
+        assert error.msg.startswith(
+            "The field is a foreign key of partapp.Measure, whose table is partitioned: "
+        )
+        assert (error.id, error.obj) == ("django_flakeid.E202", reading._meta.get_field("sensor"))
+
+    def test_e202_a_self_reference(self, registry: Apps, monkeypatch: pytest.MonkeyPatch) -> None:
+        as_vendor(monkeypatch, "mysql", "MariaDB")
+        model = define("Thread", parent=models.ForeignKey("self", models.CASCADE, null=True))
+
+        [error] = checks.check_partition_foreign_keys(partapp(registry))
+
+        assert error.msg.startswith("The field is a foreign key to partapp.Thread, whose ")
+        assert error.obj == model._meta.get_field("parent")
+
+    def test_e202_many_to_many_tables(
+        self, registry: Apps, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        as_vendor(monkeypatch, "mysql", "MariaDB")
+        tag = define("Tag", partitioned=False)
+        post = define("Post", tags=models.ManyToManyField(tag))
+        reader = define("Reader", partitioned=False, posts=models.ManyToManyField(post))
+
+        found = checks.check_partition_foreign_keys(partapp(registry))
+
+        assert [(error.obj, error.msg.split(", whose")[0]) for error in found] == [
+            (
+                post._meta.get_field("tags"),
+                "The field's table 'partapp_post_tags' has a foreign key to partapp.Post",
+            ),
+            (
+                reader._meta.get_field("posts"),
+                "The field's table 'partapp_reader_posts' has a foreign key to partapp.Post",
+            ),
+        ]
+
+    def test_e202_an_explicit_through_model(
+        self, registry: Apps, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        as_vendor(monkeypatch, "mysql", "MariaDB")
+        tag = define("Label", partitioned=False)
+        item = define("Item")
+        through = define(
+            "Labelled",
+            partitioned=False,
+            item=models.ForeignKey(item, models.CASCADE),
+            label=models.ForeignKey(tag, models.CASCADE),
+        )
+        define(
+            "Holder",
+            partitioned=False,
+            items=models.ManyToManyField(item, through=through),
+        )
+
+        found = checks.check_partition_foreign_keys(partapp(registry))
+
+        assert [error.obj for error in found] == [through._meta.get_field("item")]
+
+    def test_without_database_constraints(
+        self, registry: Apps, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        as_vendor(monkeypatch, "mysql", "MariaDB")
+        tag = define("Topic", partitioned=False)
+        post = define(
+            "Story",
+            tags=models.ManyToManyField(tag, db_constraint=False),
+            topic=models.ForeignKey(tag, models.CASCADE, db_constraint=False, related_name="+"),
+        )
+        define(
+            "Comment",
+            partitioned=False,
+            story=models.ForeignKey(post, models.CASCADE, db_constraint=False),
+            stories=models.ManyToManyField(post, db_constraint=False, related_name="+"),
+        )
+
+        assert checks.check_partition_foreign_keys(partapp(registry)) == []
+
+    def test_postgresql_takes_them(self, registry: Apps, monkeypatch: pytest.MonkeyPatch) -> None:
+        as_vendor(monkeypatch, "postgresql", "PostgreSQL")
+        event = define("Occasion")
+        define("Remark", partitioned=False, event=models.ForeignKey(event, models.CASCADE))
+
+        assert checks.check_partition_foreign_keys(partapp(registry)) == []
+
+    def test_only_the_apps_checked_are_reported(
+        self, registry: Apps, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        as_vendor(monkeypatch, "mysql", "MariaDB")
+        define("Partitioned")
+        unchecked = [registry.get_app_config("partapp")]
+        monkeypatch.setattr(unchecked[0], "label", "elsewhere")
+        define("Pointer", partitioned=False, to=models.ForeignKey("Partitioned", models.CASCADE))
+
+        assert checks.check_partition_foreign_keys(unchecked) == []
+
+    def test_the_test_app_passes(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        as_vendor(monkeypatch, "mysql", "MariaDB")
+
+        assert checks.check_partition_foreign_keys() == []
+
+
+PARTAPP_TABLES = {"partapp.Event": "partapp_event", "partapp.Reading": "partapp_reading"}
+
+
+def newest_end(label: str) -> dt.datetime:
+    """Where the newest partition migrate made ends (the catch-all aside)."""
+    backend = backend_for(connection)
+    assert backend is not None
+    partitions = backend.partitions(connection, PARTAPP_TABLES[label])
+    top = max(part.high for part in partitions if part.high is not None)
+    return Layout().decode(top).datetime
+
+
+def runway(now: dt.datetime | None = None, **kwargs: Any) -> list[Any]:
+    options: dict[str, Any] = {"databases": ["default"], **kwargs}
+    return checks.check_partition_runway(now=now, **options)
+
+
+@needs_partitions
+@pytest.mark.django_db
+class TestPartitionRunway:
+    def test_as_migrate_made_them(self) -> None:
+        assert runway() == []
+
+    def test_w205_running_out(self) -> None:
+        end = newest_end("partapp.Event")
+        # Three months ahead are kept: with the newest ending on 1 June, from 1 March on.
+        now = (end - dt.timedelta(days=80)).replace(day=1)
+
+        found = runway(now)
+
+        assert found == [
+            Warning(
+                "The partitions of table 'partapp_event' end at "
+                f"{end:%Y-%m-%d}T00:00:00.000Z, fewer than 3 months after the current month.",
+                hint="Run 'manage.py flakeid partitions partapp.Event' daily, from cron: it "
+                "creates the partitions up to 3 months ahead and moves rows out of the "
+                "catch-all.",
+                obj=Event,
+                id="django_flakeid.W205",
+            ),
+            *(w for w in found if w.obj is Reading),
+        ]
+
+    def test_the_day_before_is_fine(self) -> None:
+        end = newest_end("partapp.Event")
+        now = (end - dt.timedelta(days=80)).replace(day=1) - dt.timedelta(milliseconds=1)
+
+        assert [w for w in runway(now) if w.obj is Event] == []
+
+    def test_w205_days(self) -> None:
+        end = newest_end("partapp.Reading")
+        # Two days ahead: the newest ends at the start of the day after them.
+        [warning] = [w for w in runway(end - dt.timedelta(days=2)) if w.obj is Reading]
+
+        assert warning.msg == (
+            f"The partitions of table 'partapp_reading' end at {end:%Y-%m-%d}T00:00:00.000Z, "
+            "fewer than 2 days after the current day."
+        )
+        assert runway(end - dt.timedelta(days=2, milliseconds=1)) == []
+
+    def test_w205_nothing_for_now(self) -> None:
+        end = newest_end("partapp.Reading")
+
+        [warning] = [w for w in runway(end) if w.obj is Reading]
+
+        assert warning.msg == (
+            "No partition of table 'partapp_reading' holds the IDs made now: new rows go to "
+            "its catch-all."
+        )
+
+    def test_w205_rows_in_the_catch_all(self) -> None:
+        end = newest_end("partapp.Event")
+        Event.objects.create(id=Layout().min_id_at(end) + 1, kind="early")
+
+        assert runway() == [
+            Warning(
+                "The catch-all partition "
+                f"{'partapp_event_default' if connection.vendor == 'postgresql' else 'pmax'!r} "
+                "of table 'partapp_event' holds rows: they belong in partitions of their own, "
+                "and creating one has to move them, holding a lock while it does.",
+                hint="Run 'manage.py flakeid partitions partapp.Event' daily, from cron: it "
+                "creates the partitions up to 3 months ahead and moves rows out of the "
+                "catch-all.",
+                obj=Event,
+                id="django_flakeid.W205",
+            )
+        ]
+
+    def test_a_row_just_below_the_catch_all(self) -> None:
+        end = newest_end("partapp.Event")
+        Event.objects.create(id=Layout().min_id_at(end) - 1, kind="late")
+
+        assert runway() == []
+
+    def test_only_the_databases_named(self) -> None:
+        end = newest_end("partapp.Event")
+
+        assert checks.check_partition_runway(now=end) == []
+        assert checks.check_partition_runway(databases=["other"], now=end) == []
+
+    def test_a_table_migrate_has_yet_to_partition(self, registry: Apps) -> None:
+        define("Unmigrated")
+
+        assert runway(newest_end("partapp.Event"), app_configs=partapp(registry)) == []
+
+    def test_a_table_that_does_not_match_the_model_yet(self, registry: Apps) -> None:
+        # As migrate finds it before the migration that renames the key column has run.
+        Event.objects.create(id=Layout().min_id_at(newest_end("partapp.Event")), kind="early")
+        define(
+            "Drifted",
+            id=SnowflakeField(primary_key=True, db_column="event_id"),
+            meta={"db_table": "partapp_event"},
+        )
+
+        assert runway(app_configs=partapp(registry)) == []
+        assert [w.obj for w in runway()] == [Event]  # the query still works afterwards
+
+    def test_an_invalid_setting_is_left_to_check_setting(self) -> None:
+        with override_settings(FLAKEID={"preset": "nope"}):
+            assert runway(newest_end("partapp.Event")) == []
+
+    @pytest.mark.skipif(
+        connection.vendor != "mysql",
+        reason="the check tells MySQL from MariaDB by asking the server: needs a MariaDB one",
+    )
+    def test_w201_mysql(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(connection, "mysql_is_mariadb", False)
+        monkeypatch.setattr(connection, "display_name", "MySQL")
+
+        found = runway()
+
+        assert [(w.id, w.obj) for w in found] == [
+            ("django_flakeid.W201", Event),
+            ("django_flakeid.W201", Reading),
+        ]
+        assert found[0].msg == (
+            "SnowflakePartitions does nothing on database 'default' (MySQL): the table stays "
+            "whole there."
+        )
+
+
+class TestPartitionRegistration:
+    def test_the_model_checks_run_with_every_check_and_the_table_checks_with_a_database(
+        self,
+    ) -> None:
+        tags = {
+            getattr(check, "__name__", ""): set(check.tags) for check in check_registry.get_checks()
+        }
+
+        for name in (
+            "check_partition_foreign_keys",
+            "check_partition_unique",
+            "check_partition_key",
+        ):
+            assert tags[name] == {Tags.models}
+        assert tags["check_partition_runway"] == {Tags.database}
+
+    def test_check_database_reports_a_database_that_cannot_partition(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        as_vendor(monkeypatch, "oracle", "Oracle")
+        plain, database = StringIO(), StringIO()
+
+        call_command("check", stdout=StringIO(), stderr=plain)
+        call_command("check", "--database", "default", stdout=StringIO(), stderr=database)
+
+        assert "django_flakeid.W201" not in plain.getvalue()
+        assert (
+            "partapp.Event: (django_flakeid.W201) SnowflakePartitions does nothing on database "
+            "'default' (Oracle): the table stays whole there." in database.getvalue()
+        )
+
+    @needs_partitions
+    @pytest.mark.django_db
+    def test_check_database_reports_the_partitions(self) -> None:
+        Event.objects.create(id=Layout().min_id_at(newest_end("partapp.Event")), kind="early")
+        plain, database = StringIO(), StringIO()
+
+        call_command("check", stdout=StringIO(), stderr=plain)
+        call_command("check", "--database", "default", stdout=StringIO(), stderr=database)
+
+        assert "django_flakeid.W205" not in plain.getvalue()
+        assert "partapp.Event: (django_flakeid.W205) The catch-all partition" in database.getvalue()

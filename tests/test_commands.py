@@ -1004,13 +1004,14 @@ class TestCommandLine:
     def test_subcommand_required(self) -> None:
         assert fails() == (
             "Error: the following arguments are required: "
-            "{decode,generate,info,leases,backfill,rekey}"
+            "{decode,generate,info,leases,backfill,rekey,partitions}"
         )
 
     def test_unknown_subcommand(self) -> None:
         # The wording of the list of choices differs between Python versions.
         assert fails("encode").startswith(
-            "Error: argument {decode,generate,info,leases,backfill,rekey}: invalid choice: 'encode'"
+            "Error: argument {decode,generate,info,leases,backfill,rekey,partitions}: "
+            "invalid choice: 'encode'"
         )
 
     @pytest.mark.parametrize(

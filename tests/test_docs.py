@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError, SystemCheckError
+from django.db import connection
 from django.test import override_settings
 
 import django_flakeid
@@ -115,7 +116,7 @@ def test_every_subcommand_has_a_synopsis():
     (subparsers,) = [action for action in parser._actions if action.dest == "subcommand"]
     assert isinstance(subparsers.choices, dict)
     names = list(subparsers.choices)
-    assert names == ["decode", "generate", "info", "leases", "backfill", "rekey"]
+    assert names == ["decode", "generate", "info", "leases", "backfill", "rekey", "partitions"]
     for name in names:
         assert f"    manage.py flakeid {name}" in README
 
@@ -511,3 +512,48 @@ def test_a_lease_is_given_back_or_expires_as_the_readme_says(ending, tmp_path):
         held = db.execute("SELECT machine_id FROM django_flakeid_nodelease WHERE holder <> ''")
         fate = "expires" if held.fetchall() else "given back"
     assert fate == documented_fate(row_start)
+
+
+# The partitions samples: a PostgreSQL table partitioned by month on 2026-12-01, as migrate made
+# it then, and the same table a month and a half later.
+PARTITIONS_MIGRATED = dt.datetime(2026, 12, 1, 7, tzinfo=dt.timezone.utc)
+PARTITIONS_LATER = dt.datetime(2027, 1, 15, 7, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the README shows what the command prints on PostgreSQL (MariaDB names partitions "
+    "without the table's name, as the README says)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_the_partitions_samples_are_what_the_command_prints(monkeypatch):
+    from types import SimpleNamespace
+
+    from django_flakeid import partitions
+    from django_flakeid.management import partitions_cli
+    from tests.partapp.models import Event
+    from tests.test_partitions_cli import rebuild
+
+    samples = flakeid_samples("partitions")
+    assert [command.argv for command in samples] == [
+        ["flakeid", "partitions", "partapp.Event"],
+        ["flakeid", "partitions", "partapp.Event", "--keep", "1"],
+    ]
+    monkeypatch.setattr(partitions, "timezone", SimpleNamespace(now=lambda: PARTITIONS_MIGRATED))
+    try:
+        rebuild(Event)
+        monkeypatch.setattr(partitions_cli, "clock", lambda: PARTITIONS_MIGRATED)
+        assert flakeid_output(samples[0].argv) == samples[0].output
+        # A key made ahead of time, in April 2027: it waits in the catch-all.
+        Event.objects.create(id=LAYOUT.encode(1_807_315_200_000, 1, 1, 0), kind="early")
+        monkeypatch.setattr(partitions_cli, "clock", lambda: PARTITIONS_LATER)
+        assert flakeid_output(samples[1].argv) == samples[1].output
+    finally:
+        monkeypatch.undo()
+        rebuild(Event)
+
+
+def flakeid_output(argv: list[str]) -> str:
+    out = io.StringIO()
+    call_command(*argv, stdout=out, stderr=out)
+    return out.getvalue().rstrip("\n")

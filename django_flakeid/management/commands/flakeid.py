@@ -26,6 +26,7 @@ from ...presets import ALL_PRESETS
 from ...serialization import SnowflakeJSONEncoder
 from ...timefmt import ms_to_iso
 from ..backfill_cli import add_backfill_parser, run_backfill
+from ..partitions_cli import add_partitions_parser, run_partitions
 from ..rekey_cli import add_rekey_parser, run_rekey
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class Command(BaseCommand):
             dest="subcommand",
             required=True,
             title="subcommands",
-            metavar="{decode,generate,info,leases,backfill,rekey}",
+            metavar="{decode,generate,info,leases,backfill,rekey,partitions}",
         )
 
         decode = subcommands.add_parser(
@@ -128,6 +129,7 @@ class Command(BaseCommand):
 
         add_backfill_parser(subcommands)
         add_rekey_parser(subcommands)
+        add_partitions_parser(subcommands)
 
     def add_format_argument(self, parser: CommandParser, in_json: str) -> None:
         # in_json says which numbers stay numbers: jq and JavaScript read each as a double,
@@ -151,6 +153,8 @@ class Command(BaseCommand):
             self.backfill(options)
         elif subcommand == "rekey":
             run_rekey(self, options)
+        elif subcommand == "partitions":
+            run_partitions(self, options)
         else:
             self.info(options)
 
