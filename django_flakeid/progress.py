@@ -5,6 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+
+class _CommandStream(Protocol):
+    # What Django's OutputWrapper (a command's stdout and stderr) offers.
+    def write(self, msg: str = "", style_func: None = None, ending: str | None = None) -> None: ...
+    def flush(self) -> None: ...
+    def isatty(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,29 @@ class ProgressDisplay:
         self.interval = refresh if tty else every
         self.shown_at: float | None = None
         self.drawn = False
+
+    @classmethod
+    def on(cls, stream: _CommandStream) -> ProgressDisplay:
+        """A display on a management command's output, flushed at every write."""
+
+        def write(text: str) -> None:
+            stream.write(text, ending="")
+            stream.flush()
+
+        return cls(write, tty=stream.isatty())
+
+    def announcing(self, announce: Callable[[Progress], None]) -> Callable[[Progress], None]:
+        """A progress callback that calls ``announce`` with the first progress, then shows it."""
+        announced = False
+
+        def report(progress: Progress) -> None:
+            nonlocal announced
+            if not announced:
+                announce(progress)
+                announced = True
+            self.update(progress)
+
+        return report
 
     def update(self, progress: Progress) -> None:
         final = progress.done >= progress.total

@@ -53,20 +53,11 @@ def run_backfill(command: BaseCommand, options: dict[str, Any]) -> None:
     if database is not None and database not in connections:
         raise CommandError(f"There is no database {database!r} in DATABASES.")
 
-    def write(text: str) -> None:
-        stdout.write(text, ending="")
-        stdout.flush()
+    display = ProgressDisplay.on(stdout)
 
-    display = ProgressDisplay(write, tty=stdout.isatty())
-    started = False
-
-    def report(progress: Progress) -> None:
-        nonlocal started
-        if not started:
-            how = f"each ID stamped with the row's {source}" if source else "new IDs in key order"
-            stdout.write(f"Filling {label}: {_rows(progress.total, 'empty row')}, {how}.")
-            started = True
-        display.update(progress)
+    def announce(progress: Progress) -> None:
+        how = f"each ID stamped with the row's {source}" if source else "new IDs in key order"
+        stdout.write(f"Filling {label}: {_rows(progress.total, 'empty row')}, {how}.")
 
     try:
         result = backfill(
@@ -75,7 +66,7 @@ def run_backfill(command: BaseCommand, options: dict[str, Any]) -> None:
             from_field=source,
             batch_size=options["batch_size"],
             using=database,
-            progress=report,
+            progress=display.announcing(announce),
         )
     except (FlakeIDError, DatabaseError) as error:
         raise CommandError(str(error).strip()) from None

@@ -292,26 +292,17 @@ def _convert(command: BaseCommand, run: _Run, now: dt.datetime, out: _Output) ->
     # In JSON the progress goes to stderr, so that stdout stays one document.
     stream = command.stderr if out.json else command.stdout
 
-    def write(text: str) -> None:
-        stream.write(text, ending="")
-        stream.flush()
+    display = ProgressDisplay.on(stream)
 
-    display = ProgressDisplay(write, tty=stream.isatty())
-    started = False
-
-    def report(progress: Progress) -> None:
-        nonlocal started
-        if not started:
-            text = (
-                f"Converting table {run.table!r} into {run.declared.interval} partitions: "
-                f"{_rows(progress.total, 'row')}."
-            )
-            if out.json:
-                stream.write(text)
-            else:
-                out.line(text, always=True)
-            started = True
-        display.update(progress)
+    def announce(progress: Progress) -> None:
+        text = (
+            f"Converting table {run.table!r} into {run.declared.interval} partitions: "
+            f"{_rows(progress.total, 'row')}."
+        )
+        if out.json:
+            stream.write(text)
+        else:
+            out.line(text, always=True)
 
     batch_size = run.options["batch_size"]
     try:
@@ -321,7 +312,7 @@ def _convert(command: BaseCommand, run: _Run, now: dt.datetime, out: _Output) ->
             run.declared,
             run.layout,
             now=now,
-            progress=report,
+            progress=display.announcing(announce),
             **({} if batch_size is None else {"batch_size": batch_size}),
         )
     finally:

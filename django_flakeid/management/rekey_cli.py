@@ -85,11 +85,7 @@ def run_rekey(command: BaseCommand, options: dict[str, Any]) -> None:
         "generic_relations": options["generic_relations"],
     }
 
-    def write(text: str) -> None:
-        stdout.write(text, ending="")
-        stdout.flush()
-
-    display = ProgressDisplay(write, tty=stdout.isatty())
+    display = ProgressDisplay.on(stdout)
     try:
         check_batch_size(options["batch_size"], RekeyError)
         plan = plan_rekey(model, **arguments)
